@@ -5,7 +5,7 @@ notebooks; data, training at speed, plotting, seeding and grading live here.
 """
 
 from .data import DatasetFileError, DataUnavailableError, Digits, load_fashion_mnist, load_mnist, read_idx
-from .models import FCAutoencoder
+from .models import ConvAutoencoder, FCAutoencoder
 from .plotting import plot_losses, show_image_rows, show_images, show_reconstructions
 from .profiles import Profile, profile
 from .training import History, count_parameters, evaluate_mse, reconstruct, train_autoencoder
@@ -17,6 +17,7 @@ __all__ = [
     "DatasetFileError",
     "DataUnavailableError",
     "Digits",
+    "ConvAutoencoder",
     "FCAutoencoder",
     "History",
     "Profile",

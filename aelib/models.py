@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["FCAutoencoder"]
+__all__ = ["FCAutoencoder", "ConvAutoencoder"]
 
 
 class FCAutoencoder(nn.Module):
@@ -27,3 +27,38 @@ class FCAutoencoder(nn.Module):
         z = self.encoder(x.flatten(1))  # (B, 784) => (B, latent_dim)
         x_hat = self.decoder(z)  # (B, latent_dim) => (B, 784)
         return x_hat.view_as(x)
+
+
+class ConvAutoencoder(nn.Module):
+    """Lecture 3's convolutional autoencoder: (B, 1, 28, 28) => (B, 64, 1, 1) code => (B, 1, 28, 28).
+
+    Args:
+        hidden_layer: kernel size of the last encoder convolution (and the first decoder
+            transposed convolution); 7 turns the 7x7 feature map into a 1x1 code.
+        final_activation: "relu" as in the slide's code, or "sigmoid" as its comment says.
+    """
+
+    def __init__(self, hidden_layer: int = 7, final_activation: str = "relu") -> None:
+        super().__init__()
+        activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+        if final_activation not in activations:
+            raise ValueError(f"final_activation must be one of {sorted(activations)}, got {final_activation!r}")
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 28x28 => 14x14
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # 14x14 => 7x7
+            nn.ReLU(),
+            nn.Conv2d(32, 64, hidden_layer),  # 7x7 => (8 - hidden_layer)x(8 - hidden_layer)
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, hidden_layer),  # back to 7x7
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1),  # 7x7 => 14x14
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),  # 14x14 => 28x28
+            activations[final_activation](),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)  # (B, 1, 28, 28) => (B, 64, 8 - hidden_layer, 8 - hidden_layer)
+        return self.decoder(z)  # => (B, 1, 28, 28)
