@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import nn
@@ -51,9 +52,14 @@ def plot_losses(
     return fig
 
 
-def _image(t: torch.Tensor) -> torch.Tensor:
-    t = t.detach().float().cpu()
-    return t.reshape(28, 28) if t.numel() == 28 * 28 else t.squeeze(0) if t.ndim == 3 and t.shape[0] == 1 else t
+def _image(t: torch.Tensor) -> np.ndarray:
+    """Return one image as a 2-D array: (784,) => (28, 28), (1, H, W) => (H, W)."""
+    t = torch.as_tensor(t).detach().float().cpu()
+    if t.numel() == 28 * 28:
+        t = t.reshape(28, 28)
+    elif t.ndim == 3 and t.shape[0] == 1:
+        t = t.squeeze(0)
+    return t.numpy()
 
 
 def show_image_rows(
