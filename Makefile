@@ -7,8 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LECTURES := $(sort $(wildcard lectures/*.ipynb))
 JOBS ?= 2
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+# One BLAS/OpenMP thread per core for each test worker: more threads than cores makes
+# PyTorch's threads wait for each other, and training runs several times slower.
+TEST_THREADS ?= $(shell expr $(NPROC) / $(JOBS) \| 1)
 
-.PHONY: all book test outputs clean help
+.PHONY: all book test browser-test repoint outputs clean help bench time-lectures
 
 all: book
 
@@ -16,6 +20,10 @@ help:
 	@echo "make book     set up the environment and build the HTML book into _build/html"
 	@echo "make test     set up the environment and run unit tests + every lecture under nbval"
 	@echo "make outputs  re-execute every lecture at the full profile and store its outputs"
+	@echo "make bench    time one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder"
+	@echo "make time-lectures  time every lecture at the full profile on 60,000 training images"
+	@echo "make browser-test  open every page of the built book in headless Chromium (after make book)"
+	@echo "make repoint URL=https://github.com/you/fork [BRANCH=main]  point Colab badges and setup cells at a fork"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,11 +32,31 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)
-	AELIB_PROGRESS=0 $(PY) -m pytest -n $(JOBS) --dist loadscope $(PYTEST_ARGS)
+	AELIB_PROGRESS=0 OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+	  $(PY) -m pytest -n $(JOBS) --dist loadscope $(PYTEST_ARGS)
+
+# Offline, Fashion-MNIST's 60,000 training images stand in where full MNIST is not on disk.
+# BENCH_ARGS=--quick for a smoke run; results are printed and written to benchmarks/results/.
+bench: $(STAMP)
+	$(PY) benchmarks/bench_training.py $(BENCH_ARGS)
+
+# Each lecture at the full profile on 60,000 training images (the Fashion-MNIST stand-in offline).
+time-lectures: $(STAMP)
+	$(PY) benchmarks/time_lectures.py $(LECTURES)
+
+# The built book in a real browser: images, maths, widgets, Colab links, navigation;
+# screenshots in test-artifacts/screenshots/. Needs `make book` first and Debian's chromium.
+browser-test: $(STAMP)
+	$(PY) -m pytest tests/browser --browser $(PYTEST_ARGS)
+
+# Point every Colab badge, setup cell and the book's launch buttons at a fork.
+repoint: $(STAMP)
+	@test -n "$(URL)" || { echo "usage: make repoint URL=https://github.com/you/fork [BRANCH=main]"; exit 2; }
+	$(VENV)/bin/aelib-repoint "$(URL)" $(if $(BRANCH),--branch "$(BRANCH)")
 
 # Re-execute every lecture in place at the full profile (outputs and widget state stored).
 outputs: $(STAMP)
@@ -38,4 +66,4 @@ outputs: $(STAMP)
 	done
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache test-artifacts

@@ -19,6 +19,8 @@ class FCAutoencoder(nn.Module):
 
     def __init__(self, latent_dim: int = 5) -> None:
         super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(nn.Linear(28 * 28, latent_dim), nn.ReLU(True))
         self.decoder = nn.Sequential(nn.Linear(latent_dim, 28 * 28), nn.Tanh())
@@ -43,6 +45,10 @@ class ConvAutoencoder(nn.Module):
         activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
         if final_activation not in activations:
             raise ValueError(f"final_activation must be one of {sorted(activations)}, got {final_activation!r}")
+        if not 1 <= hidden_layer <= 7:
+            raise ValueError(f"hidden_layer is the last kernel size and must fit the 7x7 feature map: 1 to 7, got {hidden_layer}")
+        self.hidden_layer = hidden_layer
+        self.final_activation = final_activation
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 28x28 => 14x14
             nn.ReLU(),

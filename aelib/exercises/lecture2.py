@@ -1,0 +1,139 @@
+"""Checks for lecture 2's exercises: upsampling and transposed convolutions.
+
+Each check calls the student's function or class on several inputs and compares it
+with PyTorch or with aelib's reference; it prints one verdict line (see `exercise`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..upsampling import upsample_bed_of_nails
+from . import exercise
+
+__all__ = ["check_bed_of_nails", "check_input_sizes", "check_transpose_padding", "check_resize_conv"]
+
+
+@exercise("2.1")
+def check_bed_of_nails(bed_of_nails: Callable[[torch.Tensor, int], torch.Tensor]) -> str | None:
+    """Compare `bed_of_nails(x, scale_factor)` with the reference on several shapes and scale factors."""
+    g = torch.Generator().manual_seed(0)
+    cases = [
+        (torch.arange(1.0, 5.0).reshape(1, 1, 2, 2), 2),
+        (torch.randn(2, 3, 4, 5, generator=g), 2),
+        (torch.randn(1, 2, 3, 2, generator=g), 3),
+        (torch.randn(3, 1, 1, 1, generator=g), 4),
+        (torch.randn(2, 2, 5, 5, generator=g), 1),
+    ]
+    for x, scale in cases:
+        original = x.clone()
+        got = bed_of_nails(x, scale)
+        want = upsample_bed_of_nails(x, scale)
+        if not isinstance(got, torch.Tensor):
+            return f"bed_of_nails should return a tensor, got {type(got).__name__}"
+        if not torch.equal(x, original):
+            return "bed_of_nails changed its input in place; build a new tensor instead"
+        if got.shape != want.shape:
+            return f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be {tuple(want.shape)}, got {tuple(got.shape)}"
+        if not torch.allclose(got.float(), want, atol=1e-6):
+            return (f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value belongs at the "
+                    "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block")
+    return None
+
+
+def _conv1d_size(n: int, k: int, s: int, p: int, d: int) -> int | None:
+    """Return what nn.Conv1d makes of an input of size n, or None if PyTorch refuses it."""
+    try:
+        return F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p, dilation=d).shape[-1]
+    except RuntimeError:
+        return None
+
+
+@exercise("2.2")
+def check_input_sizes(input_sizes: Callable[..., list[int]]) -> str | None:
+    """Compare `input_sizes(output_size, kernel_size, stride, padding, dilation)` with a search over inputs to F.conv1d."""
+    settings = [
+        (14, 3, 2, 1, 1), (7, 3, 2, 1, 1), (1, 7, 1, 0, 1), (60, 5, 1, 0, 1), (5, 4, 3, 0, 1),
+        (3, 3, 4, 2, 1), (1, 3, 2, 1, 1), (1, 1, 3, 1, 1), (2, 1, 4, 2, 1), (4, 3, 2, 1, 2), (2, 2, 5, 0, 3),
+    ]
+    for o, k, s, p, d in settings:
+        args = f"output_size={o}, kernel_size={k}, stride={s}, padding={p}, dilation={d}"
+        want = [n for n in range(1, o * s + d * (k - 1) + 2) if _conv1d_size(n, k, s, p, d) == o]
+        answer = input_sizes(o, k, s, p, d)
+        try:
+            got = [int(n) for n in answer]
+        except (TypeError, ValueError):
+            return f"return a list of input sizes (ints), got {answer!r} for {args}"
+        if len(set(got)) != len(got):
+            return f"for {args} your list repeats a size: {got}"
+        wrong = sorted(set(got) - set(want))
+        if wrong:
+            return f"for {args} an input of size {wrong[0]} gives {_conv1d_size(wrong[0], k, s, p, d)} outputs, not {o}"
+        missing = sorted(set(want) - set(got))
+        if missing:
+            return f"for {args} an input of size {missing[0]} also gives {o} outputs, but it is not in your list"
+    return None
+
+
+@exercise("2.3")
+def check_transpose_padding(transpose_padding: Callable[[int, int, int, int], tuple[int, int]]) -> str | None:
+    """Check that `transpose_padding(in_size, out_size, kernel_size, stride)` gives a working (padding, output_padding)."""
+    possible = [(7, 14, 3, 2), (14, 28, 3, 2), (1, 7, 7, 1), (16, 32, 4, 2), (8, 17, 4, 2), (5, 15, 5, 3), (10, 19, 3, 2), (4, 12, 3, 3)]
+    impossible = [(4, 20, 3, 2), (7, 14, 3, 1), (8, 16, 1, 1)]
+    for n, target, k, s in possible:
+        args = f"in_size={n}, out_size={target}, kernel_size={k}, stride={s}"
+        answer = transpose_padding(n, target, k, s)
+        if not (isinstance(answer, tuple) and len(answer) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in answer)):
+            return f"return a tuple of two ints (padding, output_padding), got {answer!r} for {args}"
+        p, op = answer
+        try:
+            size = nn.ConvTranspose1d(1, 1, k, stride=s, padding=p, output_padding=op)(torch.zeros(1, 1, n)).shape[-1]
+        except RuntimeError as err:
+            return f"for {args} PyTorch rejects padding={p}, output_padding={op}: {str(err).splitlines()[0][:90]}"
+        if size != target:
+            return f"for {args} padding={p}, output_padding={op} give an output of size {size}, not {target}"
+    for n, target, k, s in impossible:
+        try:
+            answer = transpose_padding(n, target, k, s)
+        except ValueError:
+            continue
+        return (f"no padding and output_padding take size {n} to {target} with kernel_size={k} and stride={s}, "
+                f"but you returned {answer!r}; raise ValueError when there is no solution")
+    return None
+
+
+@exercise("2.4")
+def check_resize_conv(resize_conv: type[nn.Module]) -> str | None:
+    """Check `ResizeConv2d(in_channels, out_channels, scale_factor)`: shapes, learnable weights, no checkerboard."""
+    with torch.random.fork_rng():  # seed the layers' initialisation without touching the notebook's random state
+        torch.manual_seed(0)
+        return _resize_conv_problem(resize_conv)
+
+
+def _resize_conv_problem(resize_conv: type[nn.Module]) -> str | None:
+    for c_in, c_out, scale in [(1, 1, 2), (3, 8, 2), (4, 2, 3)]:
+        layer = resize_conv(c_in, c_out, scale)
+        if not isinstance(layer, nn.Module):
+            return f"ResizeConv2d(...) should be an nn.Module, got {type(layer).__name__}"
+        params = [q for q in layer.parameters() if q.requires_grad]
+        if not params:
+            return "the layer has no trainable parameters: the point of it is to learn the upsampling"
+        x = torch.rand(2, c_in, 6, 7)
+        y = layer(x)
+        want = (2, c_out, 6 * scale, 7 * scale)
+        if tuple(y.shape) != want:
+            return f"ResizeConv2d({c_in}, {c_out}, {scale}) on input {tuple(x.shape)} should give {want}, got {tuple(y.shape)}"
+        y.square().mean().backward()
+        if all(q.grad is None or not q.grad.abs().sum() for q in params):
+            return "no gradient reaches the parameters: make sure the convolution's output is what forward returns"
+        with torch.no_grad():
+            flat = layer(torch.ones(1, c_in, 8, 8))[:, :, 4:-4, 4:-4]  # a constant image; borders see the zero padding
+        spread = (flat.amax(dim=(2, 3)) - flat.amin(dim=(2, 3))).max().item()
+        if spread > 1e-5 * max(1.0, flat.abs().max().item()):
+            return (f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
+                    "resize first, then use a stride-1 convolution with 'same' padding")
+    return None

@@ -1,0 +1,110 @@
+"""Time every lecture notebook at the `full` profile on 60,000 training images, on this machine.
+
+Run it with `make time-lectures`, or `python benchmarks/time_lectures.py [NOTEBOOK ...]`.
+
+Each notebook runs top to bottom in a fresh kernel (nbclient), from a copy: the
+notebooks themselves are not touched. `AELIB_DATA` points the kernels at a
+temporary data folder. Where full MNIST (60,000 training images) is not on disk,
+Fashion-MNIST's 60,000 training images and 10,000 test images are written there
+as the MNIST files: same shape, same cost per epoch, different pictures. The
+output says which. The table gives each notebook's wall time and its slowest
+cells, and is written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+import aelib
+from aelib.data import save_idx_copy
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BUDGET_S = 5 * 60  # the issue's limit for one lecture at the full profile on a 2-core CPU
+
+
+def prepare_data(folder: Path) -> str:
+    """Fill `folder` with MNIST (full, or Fashion-MNIST standing in) and Fashion-MNIST IDX files; describe the MNIST used."""
+    mnist = aelib.load_mnist(download=False, verbose=False)
+    fashion = aelib.load_fashion_mnist(download=False, verbose=False)
+    save_idx_copy(fashion, folder, "FashionMNIST")
+    if len(mnist.train_images) >= 60_000:
+        save_idx_copy(mnist, folder, "MNIST")
+        return mnist.source
+    save_idx_copy(fashion, folder, "MNIST")
+    return f"STAND-IN: Fashion-MNIST served as MNIST ({fashion.source})"
+
+
+def cell_seconds(cell: nbformat.NotebookNode) -> float:
+    """Return how long a code cell ran, from the timing nbclient records in its metadata."""
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not start or not end:
+        return 0.0
+    return (_timestamp(end) - _timestamp(start)).total_seconds()
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # Python 3.10 does not read the "Z"
+
+
+def time_notebook(path: Path, timeout: int) -> dict:
+    """Execute a copy of one notebook; return its wall time and its three slowest cells."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except Exception as err:  # report the failure in the table and carry on with the next notebook
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    seconds = time.perf_counter() - start
+    cells = [(cell_seconds(c), i, c.source.splitlines()[0] if c.source else "") for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    slowest = [{"cell": i, "seconds": s, "first_line": line[:60]} for s, i, line in sorted(cells, reverse=True)[:3]]
+    return {"notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path), "seconds": seconds, "error": error, "slowest_cells": slowest}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the timings from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to time (default: every lecture)")
+    parser.add_argument("--profile", choices=("full", "quick"), default="full", help="scale profile (default full)")
+    parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds (default 3600)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "lecture_times.json", help="JSON output")
+    args = parser.parse_args(argv)
+    notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "lectures").glob("*.ipynb"))
+
+    with tempfile.TemporaryDirectory(prefix="aelib-time-") as data:
+        source = prepare_data(Path(data))
+        os.environ.update(AELIB_DATA=data, AELIB_PROFILE=args.profile, AELIB_PROGRESS="0")  # the kernels inherit these
+        load = os.getloadavg() if hasattr(os, "getloadavg") else None
+        print(f"Profile {args.profile}; MNIST: {source}; {os.cpu_count()} logical cores; load average {load}", flush=True)
+        results = []
+        for path in notebooks:
+            result = time_notebook(path, args.timeout)
+            results.append(result)
+            print(f"  {result['notebook']}: {result['seconds']:.0f} s" + (f"  FAILED {result['error']}" if result["error"] else ""), flush=True)
+
+    print(f"\n{'notebook':<40} {'seconds':>8} {'minutes':>8}  within 5 min   slowest cells (index: seconds)")
+    for r in results:
+        verdict = "failed" if r["error"] else ("yes" if r["seconds"] <= BUDGET_S else "NO")
+        cells = ", ".join(f"{c['cell']}: {c['seconds']:.0f}" for c in r["slowest_cells"])
+        print(f"{r['notebook']:<40} {r['seconds']:>8.0f} {r['seconds'] / 60:>8.1f}  {verdict:<13} {cells}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"profile": args.profile, "mnist": source, "load_average_before": load, "cpu_count": os.cpu_count(), "results": results}, indent=2) + "\n")
+    print(f"\nMNIST used: {source}\nresults written to {args.out}")
+    return 1 if any(r["error"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
