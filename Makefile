@@ -12,7 +12,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 # PyTorch's threads wait for each other, and training runs several times slower.
 TEST_THREADS ?= $(shell expr $(NPROC) / $(JOBS) \| 1)
 
-.PHONY: all book test browser-test repoint outputs clean help bench time-lectures
+.PHONY: all book test browser-test repoint outputs student grade clean help bench time-lectures
 
 all: book
 
@@ -24,6 +24,8 @@ help:
 	@echo "make time-lectures  time every lecture at the full profile on 60,000 training images"
 	@echo "make browser-test  open every page of the built book in headless Chromium (after make book)"
 	@echo "make repoint URL=https://github.com/you/fork [BRANCH=main]  point Colab badges and setup cells at a fork"
+	@echo "make student  write the student copies of the lectures (solutions removed) into student/"
+	@echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=120]  grade handed-in notebooks with nbval into scores.csv"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +66,16 @@ outputs: $(STAMP)
 	  AELIB_PROFILE=full AELIB_PROGRESS=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.store_widget_state=True "$$nb" || exit 1; \
 	done
+
+# Student copies: solutions replaced by `raise NotImplementedError`, check cells kept;
+# also rewrites book/exercises.md, which links to them. Run after changing a lecture.
+student: $(STAMP)
+	$(VENV)/bin/aelib-student
+
+# Grade handed-in notebooks (files or folders) against lectures/ with nbval; writes scores.csv.
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [JOBS=2] [TIMEOUT=120]"; exit 2; }
+	$(VENV)/bin/aelib-grade $(SUBMISSIONS) --jobs $(JOBS) --timeout $(or $(TIMEOUT),120) --out scores.csv
 
 clean:
 	rm -rf _build .pytest_cache test-artifacts

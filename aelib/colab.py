@@ -1,9 +1,9 @@
 """Colab links from one place: `repository.url` and `repository.branch` in `_config.yml`.
 
 Every notebook (lectures/ and the student copies in student/) opens with an "Open in
-Colab" badge and a setup cell that installs aelib from the repository on Colab only.
-`aelib-repoint URL [--branch B]` re-points all of them, and `_config.yml` (which the
-book's launch buttons read), at a fork.
+Colab" badge and a setup cell that installs aelib from the repository on Colab only;
+book pages (book/*.md) link to notebooks on Colab too. `aelib-repoint URL [--branch B]`
+re-points all of them, and `_config.yml` (which the book's launch buttons read), at a fork.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "colab_url",
     "install_spec",
     "notebooks",
+    "pages",
     "read_repository",
     "repoint",
     "main",
@@ -99,6 +100,21 @@ def notebooks(root: str | Path = ".") -> list[Path]:
     return sorted(path for folder in NOTEBOOK_DIRS for path in (root / folder).glob("*.ipynb"))
 
 
+def pages(root: str | Path = ".") -> list[Path]:
+    """Return the book's Markdown pages, which may link to notebooks on Colab: book/**/*.md."""
+    return sorted((Path(root) / "book").rglob("*.md"))
+
+
+def _repoint_page(path: Path, old: tuple[str, str], new: tuple[str, str]) -> bool:
+    """Replace the Colab links and install specs for repository `old` (url, branch) in a page by `new`; return True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    new_text = text.replace(colab_url(*old, ""), colab_url(*new, "")).replace(install_spec(*old), install_spec(*new))
+    if new_text == text:
+        return False
+    path.write_text(new_text, encoding="utf-8")
+    return True
+
+
 def _repointed(nb: nbformat.NotebookNode, path: str, url: str, branch: str) -> list[str]:
     """Re-point the badge and setup cell of notebook `path` (loaded as `nb`) in place; return what is missing."""
     badge_cells = [cell for cell in nb.cells if cell.cell_type == "markdown" and _BADGE.search(cell.source)]
@@ -116,7 +132,7 @@ def _repointed(nb: nbformat.NotebookNode, path: str, url: str, branch: str) -> l
 
 
 def repoint(url: str, branch: str, root: str | Path = ".") -> list[Path]:
-    """Point `_config.yml`, every badge and every setup cell under `root` at `url` and `branch`.
+    """Point `_config.yml`, every badge, setup cell and book page's Colab link under `root` at `url` and `branch`.
 
     Nothing is written unless every notebook has its badge and its setup cell.
     Returns the files that changed.
@@ -125,7 +141,7 @@ def repoint(url: str, branch: str, root: str | Path = ".") -> list[Path]:
     url = _check_github_url(url)
     if not branch or any(c.isspace() for c in branch):
         raise ValueError(f"branch must be a non-empty name without spaces, got {branch!r}")
-    read_repository(root)  # fails early, naming the file, if _config.yml lacks the section
+    old = read_repository(root)  # fails early, naming the file, if _config.yml lacks the section
     updated, missing = [], []
     for path in notebooks(root):
         rel = path.relative_to(root).as_posix()
@@ -139,6 +155,7 @@ def repoint(url: str, branch: str, root: str | Path = ".") -> list[Path]:
     for path, nb in updated:
         nbformat.write(nb, path)
     changed = [path for path, _ in updated]
+    changed += [path for path in pages(root) if _repoint_page(path, old, (url, branch))]
     if _write_repository(root, url, branch):
         changed.insert(0, root / "_config.yml")
     return changed

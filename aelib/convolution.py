@@ -25,8 +25,8 @@ Size = int | tuple[int, ...]
 def _per_dimension(**params: Size) -> tuple[int, list[dict[str, int]]]:
     """Broadcast ints and equal-length tuples to one dict of ints per dimension."""
     lengths = {name: len(v) for name, v in params.items() if isinstance(v, (tuple, list))}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"per-dimension tuples must have the same length, got lengths {lengths}")
+    if len(set(lengths.values())) > 1 or 0 in lengths.values():
+        raise ValueError(f"per-dimension tuples must have the same, non-zero length, got lengths {lengths}")
     ndim = next(iter(lengths.values()), 0)
     for name, v in params.items():
         for item in v if isinstance(v, (tuple, list)) else [v]:
@@ -37,7 +37,7 @@ def _per_dimension(**params: Size) -> tuple[int, list[dict[str, int]]]:
 
 
 def _where(ndim: int, i: int) -> str:
-    return f" (dimension {i} of {ndim})" if ndim > 1 else ""
+    return f" (spatial dimension {i + 1} of {ndim})" if ndim > 1 else ""
 
 
 def _check_ranges(ndim: int, dims: list[dict[str, int]], non_negative: Sequence[str]) -> None:

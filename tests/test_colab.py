@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import types
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from aelib import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted([*ROOT.glob("lectures/*.ipynb"), *ROOT.glob("student/*.ipynb")])
+PAGES = sorted(ROOT.glob("book/**/*.md"))
 KEPT_AS_COLAB_SHIPS = {"torch", "torchvision", "numpy", "matplotlib"}
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"']+")
 REINSTALL_FLAGS = {"-U", "--upgrade", "--force-reinstall", "-I", "--ignore-installed", "--upgrade-strategy"}
@@ -148,7 +150,7 @@ def test_setup_cell_installs_on_colab_only(path, monkeypatch):
 
 
 def test_installing_aelib_keeps_what_colab_preinstalls():
-    declared = [Requirement(r) for r in __import__("tomllib").loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    declared = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
     for requirement in declared:
         version = COLAB_PREINSTALLED.get(requirement.name.lower())
         assert version is None or requirement.specifier.contains(version), (
@@ -165,12 +167,27 @@ def test_launch_buttons_use_config_repository():
     assert url.startswith("https://github.com/") and branch
 
 
+def page_problems(path: Path, root: Path) -> list[str]:
+    """Return the Colab links of book page `path` that do not open an existing notebook of `_config.yml`'s repository."""
+    url, branch = _repository(root)
+    prefix = f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/"
+    return [
+        link for link in COLAB_LINK.findall(path.read_text())
+        if not link.startswith(prefix) or not (root / link.removeprefix(prefix)).is_file()
+    ]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_book_pages_link_colab_to_existing_notebooks(path):
+    assert page_problems(path, ROOT) == []
+
+
 def _course_copy(tmp_path: Path) -> Path:
     root = tmp_path / "course"
     (root / "lectures").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", root / "_config.yml")
-    for path in NOTEBOOKS:
-        (root / path.parent.name).mkdir(exist_ok=True)
+    for path in [*NOTEBOOKS, *PAGES]:
+        (root / path.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, root / path.relative_to(ROOT))
     return root
 
@@ -188,6 +205,8 @@ def test_repoint_round_trips_on_a_copy(tmp_path):
     assert _repository(root) == ("https://github.com/someone/fork-of-course", "fix/colab")
     for path in colab.notebooks(root):
         assert notebook_problems(path, root) == [], path.name
+    for path in colab.pages(root):
+        assert page_problems(path, root) == [], path.name
     before = yaml.safe_load(original["_config.yml"])
     after = yaml.safe_load((root / "_config.yml").read_text())
     assert {k: v for k, v in after.items() if k != "repository"} == {k: v for k, v in before.items() if k != "repository"}

@@ -55,14 +55,19 @@ def layer_params(draw: st.DrawFn) -> tuple[int, dict[str, tuple[int, ...]]]:
     def per_dim(values: st.SearchStrategy[int]) -> tuple[int, ...]:
         return tuple(draw(st.lists(values, min_size=nd, max_size=nd)))
 
-    return nd, {
+    params = {
         "size": per_dim(st.integers(1, 12 if nd < 3 else 7)),
         "kernel_size": per_dim(st.integers(1, 6)),
         "stride": per_dim(st.integers(1, 4)),
         "padding": per_dim(st.integers(0, 4)),
-        "output_padding": per_dim(st.integers(0, 3)),
         "dilation": per_dim(st.integers(1, 3)),
     }
+    # Below max(stride, dilation), as PyTorch requires, except one time in ten per dimension.
+    params["output_padding"] = tuple(
+        max(s, d) if draw(st.integers(0, 9)) == 0 else draw(st.integers(0, max(s, d) - 1))
+        for s, d in zip(params["stride"], params["dilation"])
+    )
+    return nd, params
 
 
 @settings(max_examples=400, **SETTINGS)
@@ -145,14 +150,14 @@ def test_lecture_examples() -> None:
         (conv_output_size, (5, 3, 1, 0, 0), r"dilation must be a positive integer, got dilation=0"),
         (conv_output_size, (5, 6), r"kernel does not fit.*6 positions but size \+ 2\*padding = 5\+2\*0 = 5"),
         (conv_output_size, (5, 3, 1, 0, 3), r"kernel does not fit.*3\*\(3-1\)\+1 = 7 positions"),
-        (conv_output_size, ((8, 5), (3, 6)), r"kernel does not fit.*\(dimension 1 of 2\)"),
+        (conv_output_size, ((8, 5), (3, 6)), r"kernel does not fit.*\(spatial dimension 2 of 2\)"),
         (conv_transpose_output_size, (5, 3, 2, 0, 2), r"output_padding must be smaller than either stride or dilation, got output_padding=2 with stride=2 and dilation=1"),
         (conv_transpose_output_size, (5, 3, 1, 0, 1, 1), r"output_padding=1 with stride=1 and dilation=1"),
         (conv_transpose_output_size, (5, 3, 1, 0, -1), r"output_padding must be zero or positive, got output_padding=-1"),
         (conv_transpose_output_size, (1, 1, 1, 1), r"output size .* = \(1-1\)\*1 - 2\*1 \+ 1\*\(1-1\) \+ 0 \+ 1 = -1 is not positive"),
         (conv_transpose_output_size, (6, 1, 1, 3), r"= 0 is not positive; use less padding"),
         (conv_transpose_output_size, (0, 3), r"size must be a positive integer, got size=0"),
-        (conv_transpose_output_size, ((4, 4), 3, (1, 0)), r"stride must be a positive integer, got stride=0 \(dimension 1 of 2\)"),
+        (conv_transpose_output_size, ((4, 4), 3, (1, 0)), r"stride must be a positive integer, got stride=0 \(spatial dimension 2 of 2\)"),
     ],
 )
 def test_bad_parameters_raise_a_clear_error(function, args, message) -> None:
@@ -161,8 +166,10 @@ def test_bad_parameters_raise_a_clear_error(function, args, message) -> None:
 
 
 def test_tuples_must_agree_and_values_must_be_ints() -> None:
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same, non-zero length"):
         conv_output_size((8, 8), (3, 3, 3))
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        conv_transpose_output_size((), 3)
     with pytest.raises(TypeError, match="kernel_size must be an int"):
         conv_output_size(8, 2.5)
     with pytest.raises(TypeError, match="stride must be an int"):

@@ -7,17 +7,24 @@ student's code into a "not yet" verdict naming the exception, so a check cell
 never crashes. Check cells carry `# NBVAL_CHECK_OUTPUT`, so nbval compares the
 verdict with the instructor's stored `Exercise 2.1: correct`.
 
-Checks for lecture N live in `aelib.exercises.lectureN`.
+Checks for lecture N live in `aelib.exercises.lectureN`. How exercises are
+written, turned into a student copy (`aelib-student`) and graded (`aelib-grade`)
+is described in the book's instructor guide.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 __all__ = ["exercise", "verdict", "SOLUTION_BEGIN", "SOLUTION_END"]
 
+# A solution sits between these two lines, inside a function or class body; the
+# student copy replaces them, and everything between them, by `raise NotImplementedError(...)`.
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
 
@@ -28,13 +35,20 @@ def verdict(exercise_id: str, problem: str | None) -> str:
 
 
 def exercise(exercise_id: str) -> Callable[[Callable[..., str | None]], Callable[..., None]]:
-    """Turn `check(obj) -> problem | None` into a check that prints one verdict line."""
+    """Turn `check(obj) -> problem | None` into a check that prints one verdict line.
+
+    The check runs with warnings silenced (a warning from the student's code would add a
+    stderr line to a checked cell) and on a fork of the CPU random state, so that seeding
+    inside a check does not change what the rest of the notebook draws.
+    """
 
     def decorate(check: Callable[..., str | None]) -> Callable[..., None]:
         @functools.wraps(check)
         def run(*args: Any, **kwargs: Any) -> None:
             try:
-                problem = check(*args, **kwargs)
+                with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+                    warnings.simplefilter("ignore")
+                    problem = check(*args, **kwargs)
             except NotImplementedError:
                 problem = "not implemented yet: replace the `raise NotImplementedError` line with your code"
             except Exception as err:  # the student's code failed: report it, never crash

@@ -31,6 +31,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 900}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WIDGET_MESSAGES = ("Failed to display Jupyter Widget", "Loading widget", "Error displaying widget", "Error rendering Jupyter widget")
 WIDGET_REPR = re.compile(r"\b(?:HBox|VBox|Box|FloatProgress|IntProgress|IntSlider|FloatSlider|interactive|Output)\((?:children|value|layout|outputs)=")
@@ -149,7 +150,7 @@ def browser_page(base_url, request):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(request.config), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        context = browser.new_context(viewport=VIEWPORT, service_workers="block")
         page = context.new_page()
         page.set_default_timeout(30_000)
         yield page
@@ -200,10 +201,14 @@ def visit(browser_page, base_url):
                 current["visit"].mathjax_loaded = False
         page.evaluate("() => document.fonts.ready")
         page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(300)  # let the theme's scroll-spy and sidebars settle before the screenshot
         current["visit"].facts = page.evaluate(FACTS_JS)
+        # A window as tall as the page, rather than a full-page capture, whose stitching shifts
+        # this theme's sticky sidebars.
+        page.set_viewport_size({**VIEWPORT, "height": page.evaluate("document.documentElement.scrollHeight")})
+        page.wait_for_timeout(300)
         index = PAGES.index(path) if path in PAGES else len(PAGES)
-        page.screenshot(path=str(SCREENSHOTS / f"{index:02d}_{path.replace('/', '__')}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{index:02d}_{path.replace('/', '__')}.png"))
+        page.set_viewport_size(VIEWPORT)
         visits[path] = current["visit"]
         return visits[path]
 

@@ -1,0 +1,58 @@
+"""pytest plugin for `aelib-grade`: write each notebook cell's nbval outcome as one JSON line.
+
+The grader copies this file as `conftest.py` beside the notebook it grades and names
+the results file in `$AELIB_GRADE_RESULTS`. One line per cell and test phase, appended as
+soon as the phase ends, so that a run cut short still tells what happened before:
+`{"cell": 3, "when": "call", "outcome": "passed", "xfail": false, "error": "", "output": "..."}`.
+`outcome` is pytest's final one: a cell that passes after an earlier timeout (which
+nbval marks xfail) is "passed" with `xfail` true. It imports nothing from aelib, so that
+the pytest process starts fast; the notebook's kernel does the heavy imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+
+def _output_text(outputs: list | None) -> str:
+    """Join what a cell printed: its streams, plain-text results and errors."""
+    parts = []
+    for out in outputs or []:
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append(out.get("text", ""))
+        elif kind in ("execute_result", "display_data"):
+            parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
+        elif kind == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}\n")
+    return "".join(parts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the cell number, its printed output and nbval's error message to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    report.aelib_cell = getattr(item, "cell_num", None)
+    report.aelib_output = _output_text(getattr(item, "test_outputs", None))
+    report.aelib_error = str(call.excinfo.value).splitlines()[0] if call.excinfo and str(call.excinfo.value) else ""
+
+
+def pytest_runtest_logreport(report):
+    """Append the final outcome of one cell's phase to the results file."""
+    cell = getattr(report, "aelib_cell", None)
+    if cell is None or (report.when != "call" and report.outcome == "passed"):
+        return
+    record = {
+        "cell": cell,
+        "when": report.when,
+        "outcome": report.outcome,
+        "xfail": hasattr(report, "wasxfail"),
+        "error": getattr(report, "aelib_error", ""),
+        "output": getattr(report, "aelib_output", ""),
+    }
+    with open(os.environ["AELIB_GRADE_RESULTS"], "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")

@@ -1,0 +1,180 @@
+"""Lecture 1's exercise checks: the notebook's solutions pass; wrong, raising and unfinished ones get "not yet"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+from aelib.exercises import lecture1 as ex
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "lectures" / "01_autoencoders.ipynb"
+
+
+def _lecture_code() -> dict:
+    """Run the lecture's model class and its solution cells into one namespace."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    namespace = {"torch": torch, "nn": nn}
+    for cell in nb.cells:
+        if cell.id == "4f2fa5f2" or "solution" in cell.metadata.get("aelib", {}):
+            exec(cell.source, namespace)
+    return namespace
+
+
+LECTURE = _lecture_code()
+
+
+def verdict(capsys, check, answer) -> str:
+    check(answer)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _raise(*args, **kwargs):
+    raise ValueError("broken\nsecond line")
+
+
+def _not_implemented(*args, **kwargs):
+    raise NotImplementedError("Exercise 1.1: write your solution here")
+
+
+@pytest.mark.parametrize(
+    "check, name",
+    [(ex.check_mse, "mse"), (ex.check_num_parameters, "num_parameters"), (ex.check_encode, "encode")],
+)
+def test_the_lectures_solutions_pass(capsys, check, name):
+    assert verdict(capsys, check, LECTURE[name]) == f"Exercise {check.exercise_id}: correct"
+
+
+@pytest.mark.parametrize("check", [ex.check_mse, ex.check_deep_autoencoder, ex.check_num_parameters, ex.check_encode])
+def test_raising_and_unfinished_answers(capsys, check):
+    assert verdict(capsys, check, _raise) == f"Exercise {check.exercise_id}: not yet (your code raised ValueError: broken)"
+    assert "not yet (not implemented yet" in verdict(capsys, check, _not_implemented)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x, x_hat: ((x - x_hat) ** 2).sum().sqrt(), "the slide's formula"),
+        (lambda x, x_hat: ((x - x_hat) ** 2).sum(), "you summed the squared differences"),
+        (lambda x, x_hat: ((x - x_hat) ** 2).mean().sqrt(), "leave out the square root"),
+        (lambda x, x_hat: (x - x_hat).abs().mean(), "mean absolute error"),
+        (lambda x, x_hat: ((x - x_hat) ** 2).mean(dim=-1), "average over every element"),
+        (lambda x, x_hat: ((x - x_hat) ** 2).mean().item(), "should return a tensor"),
+        (lambda x, x_hat: torch.tensor(((x - x_hat) ** 2).mean().item()), "does not track gradients"),
+        (lambda x, x_hat: x.sub_(x_hat).pow_(2).mean(), "changed its inputs in place"),
+        (lambda x, x_hat: ((x - x_hat) ** 2).mean() * 1.01, "wrong value for inputs of shape (2, 2)"),
+    ],
+)
+def test_mse_hints(capsys, wrong, hint):
+    line = verdict(capsys, ex.check_mse, wrong)
+    assert line.startswith("Exercise 1.1: not yet (") and hint in line
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda sizes: sum(a * b for a, b in zip(sizes[:-1], sizes[1:])), "not the biases"),
+        (lambda sizes: sum(a * b + a for a, b in zip(sizes[:-1], sizes[1:])), "one bias per output"),
+        (lambda sizes: float(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))), "should return an int"),
+        (lambda sizes: 8629, "wrong count for layer sizes [784, 128, 25, 128, 784]"),
+    ],
+)
+def test_num_parameters_hints(capsys, wrong, hint):
+    line = verdict(capsys, ex.check_num_parameters, wrong)
+    assert line.startswith("Exercise 1.3: not yet (") and hint in line
+
+
+def _encode_without_eval(model, images):
+    with torch.no_grad():
+        return model.encoder(images.flatten(1))
+
+
+def _encode_without_restoring(model, images):
+    model.eval()
+    with torch.no_grad():
+        return model.encoder(images.flatten(1))
+
+
+def _encode_with_gradients(model, images):
+    return model.encoder(images.flatten(1))
+
+
+def _encode_unflattened(model, images):
+    with torch.no_grad():
+        return model.encoder(images)
+
+
+def _reconstruct(model, images):
+    with torch.no_grad():
+        return model(images).flatten(1)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (_encode_without_eval, "switch the model to eval mode"),
+        (_encode_without_restoring, "put it back as it was"),
+        (_encode_with_gradients, "torch.no_grad()"),
+        (_encode_unflattened, "your code raised RuntimeError"),
+        (_reconstruct, "expected (4, 5)"),
+    ],
+)
+def test_encode_hints(capsys, wrong, hint):
+    line = verdict(capsys, ex.check_encode, wrong)
+    assert line.startswith("Exercise 1.4: not yet (") and hint in line
+
+
+class _Deep(nn.Module):
+    """784 => hidden => latent_dim => hidden => 784, with a choice of output activation."""
+
+    def __init__(self, hidden, latent_dim=25, last=nn.Sigmoid):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 784), last())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda latent_dim=25: LECTURE["MNISTAutoencoder"](latent_dim), "give each at least two"),
+        (lambda latent_dim=25: _Deep(64, 25), "with latent_dim=7 the encoder maps (3, 784) to (3, 25)"),
+        (lambda latent_dim=25: _Deep(1000, latent_dim), "too many for the check's short training"),
+        (lambda latent_dim=25: nn.Linear(784, 784), "needs an `encoder` module"),
+    ],
+)
+def test_deep_autoencoder_structure_hints(capsys, wrong, hint):
+    line = verdict(capsys, ex.check_deep_autoencoder, wrong)
+    assert line.startswith("Exercise 1.2: not yet (") and hint in line
+
+
+def test_deep_autoencoder_reference_passes_and_check_leaves_the_notebook_state_alone(capsys):
+    torch.manual_seed(123)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    assert verdict(capsys, ex.check_deep_autoencoder, LECTURE["DeepAutoencoder"]) == "Exercise 1.2: correct"
+    assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
+
+
+def test_deep_but_untrainable_model_fails_on_the_budget(capsys):
+    """Deep enough by structure, but a tiny Tanh network that does not beat PCA in 625 steps."""
+    line = verdict(capsys, ex.check_deep_autoencoder, lambda latent_dim=25: _Deep(8, latent_dim, nn.Tanh))
+    assert line.startswith("Exercise 1.2: not yet (after the check's training your test MSE is")
+
+
+def test_deep_autoencoder_verdicts_are_far_from_the_bar():
+    """The reference beats PCA by a wide margin and the lecture's one-layer model loses by one: no machine can flip them."""
+    pca = ex.pca_test_mse()
+    assert 0.015 < pca < 0.03
+    torch.manual_seed(0)
+    reference = ex.budget_test_mse(LECTURE["DeepAutoencoder"](latent_dim=25))
+    torch.manual_seed(0)
+    shallow = ex.budget_test_mse(nn.Sequential(*LECTURE["MNISTAutoencoder"](25).children()))
+    assert reference < 0.9 * pca
+    assert shallow > 1.5 * pca
