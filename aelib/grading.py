@@ -247,15 +247,16 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.kill()
 
 
-def _run_nbval(workdir: Path, timeout: float, threads: int, profile: str, limit: float) -> tuple[dict[int, dict], str]:
-    """Run nbval on workdir/submission.ipynb; return the final record of each code cell and pytest's output."""
-    results = workdir / "results.jsonl"
+def _run_nbval(workdir: Path, results: Path, timeout: float, threads: int, profile: str, limit: float) -> tuple[dict[int, dict], str]:
+    """Run nbval on workdir/submission.ipynb; return the final record of each code cell and pytest's output.
+
+    The results file lies outside the notebook's folder (the kernel's working directory).
+    """
     results.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env.update(
         AELIB_PROFILE=profile,
         AELIB_PROGRESS="0",
-        AELIB_GRADE_RESULTS=str(results),
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",  # only nbval and the results plugin: a fast, predictable pytest
     )
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # parallel kernels must not fight over the cores
@@ -263,7 +264,7 @@ def _run_nbval(workdir: Path, timeout: float, threads: int, profile: str, limit:
     cmd = [
         sys.executable, "-m", "pytest", "submission.ipynb", "-c", "pytest.ini", "-p", "nbval.plugin", "-p", "no:cacheprovider",
         "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={timeout:g}", "--nbval-kernel-startup-timeout=120",
-        "-q", "--color=no", "-W", "ignore",
+        "-q", "--color=no", "-W", "ignore", f"--aelib-results={results}",
     ]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     try:
@@ -330,14 +331,15 @@ def grade_submission(
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     limit = 120 + len(code_cells) * (timeout + 10)  # each cell is bounded by nbval; this only guards against the unforeseen
     with tempfile.TemporaryDirectory(prefix="aelib-grade-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) / "notebook"
+        workdir.mkdir()
         (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         shutil.copyfile(_PLUGIN, workdir / "conftest.py")
         records: dict[int, dict] = {}
         skipped: set[int] = set()
         for _ in range(3):
             nbformat.write(nb, workdir / "submission.ipynb")
-            run, log = _run_nbval(workdir, timeout, threads, profile, limit)
+            run, log = _run_nbval(workdir, Path(tmp) / "results.jsonl", timeout, threads, profile, limit)
             records.update({n: r for n, r in run.items() if n not in skipped})
             stuck = [n for n, r in sorted(run.items()) if _STUCK in r["error"] and n not in skipped]
             if not stuck:

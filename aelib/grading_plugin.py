@@ -1,7 +1,8 @@
 """pytest plugin for `aelib-grade`: write each notebook cell's nbval outcome as one JSON line.
 
 The grader copies this file as `conftest.py` beside the notebook it grades and names
-the results file in `$AELIB_GRADE_RESULTS`. One line per cell and test phase, appended as
+the results file with `--aelib-results` (an option, not an environment variable that the
+notebook's kernel would inherit). One line per cell and test phase, appended as
 soon as the phase ends, so that a run cut short still tells what happened before:
 `{"cell": 3, "when": "call", "outcome": "passed", "xfail": false, "error": "", "output": "..."}`.
 `outcome` is pytest's final one: a cell that passes after an earlier timeout (which
@@ -12,7 +13,6 @@ the pytest process starts fast; the notebook's kernel does the heavy imports.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -31,6 +31,11 @@ def _output_text(outputs: list | None) -> str:
     return "".join(parts)
 
 
+def pytest_addoption(parser):
+    """Add `--aelib-results PATH`: the file that receives one JSON line per cell and phase."""
+    parser.addoption("--aelib-results", required=True, help="file to append each cell's outcome to, as JSON lines")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the cell number, its printed output and nbval's error message to the report."""
@@ -41,18 +46,28 @@ def pytest_runtest_makereport(item, call):
     report.aelib_error = str(call.excinfo.value).splitlines()[0] if call.excinfo and str(call.excinfo.value) else ""
 
 
-def pytest_runtest_logreport(report):
-    """Append the final outcome of one cell's phase to the results file."""
-    cell = getattr(report, "aelib_cell", None)
-    if cell is None or (report.when != "call" and report.outcome == "passed"):
-        return
-    record = {
-        "cell": cell,
-        "when": report.when,
-        "outcome": report.outcome,
-        "xfail": hasattr(report, "wasxfail"),
-        "error": getattr(report, "aelib_error", ""),
-        "output": getattr(report, "aelib_output", ""),
-    }
-    with open(os.environ["AELIB_GRADE_RESULTS"], "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+class _Recorder:
+    """Append the final outcome of each cell's test phases to a results file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report) -> None:
+        cell = getattr(report, "aelib_cell", None)
+        if cell is None or (report.when != "call" and report.outcome == "passed"):
+            return
+        record = {
+            "cell": cell,
+            "when": report.when,
+            "outcome": report.outcome,
+            "xfail": hasattr(report, "wasxfail"),
+            "error": getattr(report, "aelib_error", ""),
+            "output": getattr(report, "aelib_output", ""),
+        }
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def pytest_configure(config):
+    """Start recording into the file named by `--aelib-results`."""
+    config.pluginmanager.register(_Recorder(config.getoption("--aelib-results")), "aelib-results")

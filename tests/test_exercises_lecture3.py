@@ -20,8 +20,9 @@ def conv_parameters(in_channels: int, out_channels: int, kernel_size: int, bias:
     return in_channels * out_channels * kernel_size**2 + (out_channels if bias else 0)
 
 
-def output_padding_for(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel_size) % stride
+def mirror_layer(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.ConvTranspose2d:
+    output_padding = tuple((n + 2 * p - k) % s for n, k, s, p in zip(input_size, conv.kernel_size, conv.stride, conv.padding))
+    return nn.ConvTranspose2d(conv.out_channels, conv.in_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding, output_padding=output_padding)
 
 
 def make_decoder() -> nn.Module:
@@ -47,7 +48,7 @@ def _crash(*args, **kwargs):
     ("check", "solution", "label"),
     [
         (ex.check_conv_parameters, conv_parameters, "3.1"),
-        (ex.check_output_padding_for, output_padding_for, "3.2"),
+        (ex.check_mirror_layer, mirror_layer, "3.2"),
         (ex.check_make_decoder, make_decoder, "3.3"),
     ],
 )
@@ -55,7 +56,7 @@ def test_reference_solutions_pass(check, solution, label: str, capsys: pytest.Ca
     assert _verdict(check, solution, capsys) == f"Exercise {label}: correct"
 
 
-@pytest.mark.parametrize("check", [ex.check_conv_parameters, ex.check_output_padding_for, ex.check_make_decoder])
+@pytest.mark.parametrize("check", [ex.check_conv_parameters, ex.check_mirror_layer, ex.check_make_decoder])
 def test_unfinished_and_crashing_solutions_are_not_yet(check, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not yet (not implemented yet" in _verdict(check, _raise, capsys)
     assert "not yet (your code raised ZeroDivisionError: boom)" in _verdict(check, _crash, capsys)
@@ -74,17 +75,31 @@ def test_wrong_parameter_counts(wrong, capsys: pytest.CaptureFixture[str]) -> No
     assert _verdict(ex.check_conv_parameters, wrong, capsys).startswith("Exercise 3.1: not yet (")
 
 
+def _mirror(output_padding=None, **changes):
+    """A mirror layer with a fixed output_padding (None: the right one) and some arguments changed."""
+
+    def build(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Module:
+        args = dict(in_channels=conv.out_channels, out_channels=conv.in_channels, kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding)
+        right = mirror_layer(conv, input_size).output_padding
+        return nn.ConvTranspose2d(**{**args, **changes}, output_padding=right if output_padding is None else output_padding)
+
+    return build
+
+
 @pytest.mark.parametrize(
-    "wrong",
+    ("wrong", "hint"),
     [
-        lambda size, k, s, p: 1,  # the lecture's value, right for its layers only
-        lambda size, k, s, p: 0,
-        lambda size, k, s, p: s - 1,
-        lambda size, k, s, p: (size + 2 * p - k) % s + s,  # right size modulo the stride, but too large for PyTorch
+        (_mirror(output_padding=1), "output_padding"),  # the lecture's value, right for its layers only
+        (_mirror(output_padding=0), "output_padding"),
+        (lambda conv, size: mirror_layer(conv, size[::-1]), "output_padding"),  # height and width swapped
+        (_mirror(in_channels=64, out_channels=1), "channels"),
+        (_mirror(padding=0), "kernel_size, stride and padding"),
+        (lambda conv, size: nn.Conv2d(conv.out_channels, conv.in_channels, 1), "ConvTranspose2d"),
     ],
 )
-def test_wrong_output_paddings(wrong, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _verdict(ex.check_output_padding_for, wrong, capsys).startswith("Exercise 3.2: not yet (")
+def test_wrong_mirror_layers(wrong, hint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = _verdict(ex.check_mirror_layer, wrong, capsys)
+    assert verdict.startswith("Exercise 3.2: not yet (") and hint in verdict, verdict
 
 
 def _no_output_padding() -> nn.Module:

@@ -1,7 +1,8 @@
 """Checks for lecture 3's exercises (the convolutional autoencoder).
 
-3.1 count a (transposed) convolution's parameters; 3.2 choose the output_padding
-that undoes a strided convolution; 3.3 write a decoder for a given code shape.
+3.1 count a (transposed) convolution's parameters; 3.2 build the transposed
+convolution that mirrors an encoder layer (choosing its output_padding); 3.3 write a
+decoder for a given code shape.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torch import nn
 
 from . import exercise
 
-__all__ = ["check_conv_parameters", "check_output_padding_for", "check_make_decoder", "exercise_encoder", "CODE_SHAPE"]
+__all__ = ["check_conv_parameters", "check_mirror_layer", "check_make_decoder", "exercise_encoder", "CODE_SHAPE"]
 
 CODE_SHAPE = (8, 4, 4)  # what exercise_encoder() turns a (1, 28, 28) image into: 128 numbers
 
@@ -46,25 +47,35 @@ def check_conv_parameters(conv_parameters: Callable[..., int]) -> str | None:
     return None
 
 
+MIRROR_CASES = [  # (encoder layer, input (H, W)): the lecture's layers, other kernels and strides, odd and non-square sizes
+    (dict(in_channels=1, out_channels=16, kernel_size=3, stride=2, padding=1), (28, 28)),
+    (dict(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1), (14, 14)),
+    (dict(in_channels=32, out_channels=64, kernel_size=7), (7, 7)),
+    (dict(in_channels=3, out_channels=8, kernel_size=4, stride=2, padding=1), (27, 28)),
+    (dict(in_channels=8, out_channels=4, kernel_size=5, stride=3, padding=2), (20, 22)),
+    (dict(in_channels=2, out_channels=6, kernel_size=(3, 5), stride=(2, 3), padding=(1, 2)), (16, 33)),
+    (dict(in_channels=4, out_channels=2, kernel_size=2, stride=2), (9, 10)),
+]
+
+
 @exercise("3.2")
-def check_output_padding_for(output_padding_for: Callable[..., int]) -> str | None:
-    """Check `output_padding_for(size, kernel_size, stride, padding)` by running Conv2d then ConvTranspose2d."""
-    for size, k, s, p in itertools.product((5, 7, 14, 27, 28), (1, 2, 3, 4, 5), (1, 2, 3), (0, 1, 2)):
-        if p > k // 2 or size + 2 * p < k:  # PyTorch rejects these layers
-            continue
-        op = output_padding_for(size, k, s, p)
-        if not isinstance(op, int) or isinstance(op, bool):
-            return f"return an int, got {type(op).__name__}"
-        if not 0 <= op < s:
-            return f"size {size}, kernel {k}, stride {s}, padding {p}: output_padding must be in [0, stride), got {op}"
-        x = torch.zeros(1, 1, size, size)
-        y = nn.Conv2d(1, 1, k, stride=s, padding=p)(x)
-        x_back = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op)(y)
-        if x_back.shape[-1] != size:
-            return (
-                f"size {size}, kernel {k}, stride {s}, padding {p}: the convolution gives {y.shape[-1]}, "
-                f"and output_padding={op} brings it back to {x_back.shape[-1]}, not {size}"
-            )
+def check_mirror_layer(mirror_layer: Callable[[nn.Conv2d, tuple[int, int]], nn.Module]) -> str | None:
+    """Check that `mirror_layer(conv, (H, W))` is a ConvTranspose2d that undoes `conv`'s shape change on (H, W) inputs."""
+    for params, (h, w) in MIRROR_CASES:
+        conv = nn.Conv2d(**params)
+        layer = mirror_layer(conv, (h, w))
+        described = f"Conv2d({', '.join(f'{k}={v}' for k, v in params.items())}) on {h}x{w}"
+        if not isinstance(layer, nn.ConvTranspose2d):
+            return f"return an nn.ConvTranspose2d, got {type(layer).__name__}"
+        if (layer.in_channels, layer.out_channels) != (conv.out_channels, conv.in_channels):
+            return f"{described}: the mirror layer maps {conv.out_channels} channels back to {conv.in_channels}, got {layer.in_channels} => {layer.out_channels}"
+        if (layer.kernel_size, layer.stride, layer.padding) != (conv.kernel_size, conv.stride, conv.padding):
+            return f"{described}: keep the convolution's kernel_size, stride and padding"
+        x = torch.zeros(2, conv.in_channels, h, w)
+        z = conv(x)
+        x_back = layer(z)
+        if x_back.shape != x.shape:
+            return f"{described}: the convolution gives {tuple(z.shape[2:])}, your layer turns it into {tuple(x_back.shape[2:])}, not {(h, w)}: check output_padding"
     return None
 
 
