@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -291,6 +292,8 @@ def _cell_result(record: dict | None, timeout: float) -> _CellResult:
     verdicts = [line for line in record["output"].splitlines() if line.startswith("Exercise ")]
     if verdicts:
         verdict = verdicts[-1].split(": ", 1)[-1]
+        if verdict == "correct":
+            return _CellResult(False, "the cell printed more than its verdict")
         return _CellResult(False, "not yet (not implemented)" if "not implemented yet" in verdict else verdict)
     error = record["error"]
     if error.startswith("Timeout"):
@@ -348,18 +351,17 @@ def grade_submission(
             code_cells[stuck[0]].metadata.setdefault("tags", []).append("nbval-skip")
     if not records:
         score.reasons.append(f"nbval could not run the notebook: {log.strip().splitlines()[-1] if log.strip() else 'no output'}")
-    for number, record in sorted(records.items()):
+    for number, record in sorted(records.items()):  # hangs outside the check cells are worth reporting too
         result = _cell_result(record, timeout)
-        if number in positions:
-            check = positions[number]
-            if result.passed:
-                score.points[check.exercise] += check.points
-            else:
-                score.reasons.append(f"{check.exercise}: {result.reason}")
-        elif result.reason.startswith(("timed out", "skipped")):
+        if number not in positions and result.reason.startswith(("timed out", "skipped")):
             first = code_cells[number].source.strip().splitlines()[0][:40] if code_cells[number].source.strip() else ""
             score.reasons.append(f"code cell {number + 1} ({first!r}) {result.reason}")
-    score.reasons += [f"{check.exercise}: not run" for n, check in positions.items() if n not in records and records]
+    for number, check in sorted(positions.items()):
+        result = _cell_result(records.get(number), timeout)
+        if result.passed:
+            score.points[check.exercise] += check.points
+        else:
+            score.reasons.append(f"{check.exercise}: {result.reason}")
     score.seconds = time.monotonic() - start
     return score
 
@@ -450,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.jobs < 1:
         parser.error("--timeout must be positive and --jobs at least 1")
+    if importlib.util.find_spec("nbval") is None:
+        parser.error("grading runs nbval, which is not installed: pip install 'aelib[dev]' (or pip install nbval)")
     try:
         references, problems = load_references(args.lectures)
     except (OSError, ValueError) as err:

@@ -50,6 +50,19 @@ def test_the_lectures_solutions_pass(capsys, check, name):
     assert verdict(capsys, check, LECTURE[name]) == f"Exercise {check.exercise_id}: correct"
 
 
+def test_the_students_prints_and_warnings_stay_out_of_the_verdict(capsys):
+    def chatty_mse(x, x_hat):
+        import warnings
+
+        print("debugging:", x.shape)
+        warnings.warn("a warning from the student's code")
+        return ((x - x_hat) ** 2).mean()
+
+    ex.check_mse(chatty_mse)
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("Exercise 1.1: correct\n", "")
+
+
 @pytest.mark.parametrize("check", [ex.check_mse, ex.check_deep_autoencoder, ex.check_num_parameters, ex.check_encode])
 def test_raising_and_unfinished_answers(capsys, check):
     assert verdict(capsys, check, _raise) == f"Exercise {check.exercise_id}: not yet (your code raised ValueError: broken)"

@@ -25,7 +25,7 @@ from aelib.student import student_notebook
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "grading"
 FIXTURE = FIXTURE_DIR / "grading_fixture.ipynb"
-TIMEOUT = 30  # seconds per cell: far above what a fixture cell needs, and the cost of each hanging cell
+TIMEOUT = 20  # seconds per cell: several times what a fixture cell needs on a busy CPU; what each hang costs
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 STUDENT_COPIES = sorted((ROOT / "student").glob("*.ipynb"))
 
@@ -73,7 +73,7 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
     nbformat.write(nb, paths["raising"])
 
     nb = fixture()
-    _cell(nb, "solution-1-1").source = "def mse(x, x_hat):\n    while True:\n        pass"
+    _cell(nb, "solution-1-1").source = "import time\n\n\ndef mse(x, x_hat):\n    while True:  # waits forever, without burning a core\n        time.sleep(1)"
     nbformat.write(nb, paths["hanging"])
 
     nb = fixture()  # a cell that ignores the interrupt: nbval stops the kernel; the grader runs again without the cell

@@ -14,7 +14,9 @@ is described in the book's instructor guide.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -37,16 +39,22 @@ def verdict(exercise_id: str, problem: str | None) -> str:
 def exercise(exercise_id: str) -> Callable[[Callable[..., str | None]], Callable[..., None]]:
     """Turn `check(obj) -> problem | None` into a check that prints one verdict line.
 
-    The check runs with warnings silenced (a warning from the student's code would add a
-    stderr line to a checked cell) and on a fork of the CPU random state, so that seeding
-    inside a check does not change what the rest of the notebook draws.
+    The check runs with the student's prints and warnings swallowed (they would add lines
+    to a checked cell, whose output must be the verdict alone) and on a fork of the CPU
+    random state, so that seeding inside a check does not change what the rest of the
+    notebook draws.
     """
 
     def decorate(check: Callable[..., str | None]) -> Callable[..., None]:
         @functools.wraps(check)
         def run(*args: Any, **kwargs: Any) -> None:
             try:
-                with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+                with (
+                    warnings.catch_warnings(),
+                    torch.random.fork_rng(devices=[]),
+                    contextlib.redirect_stdout(io.StringIO()),
+                    contextlib.redirect_stderr(io.StringIO()),
+                ):
                     warnings.simplefilter("ignore")
                     problem = check(*args, **kwargs)
             except NotImplementedError:
