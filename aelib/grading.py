@@ -306,6 +306,28 @@ def _cell_result(record: dict | None, timeout: float) -> _CellResult:
     return _CellResult(False, f"raised {errors[-1][:120]}" if errors else (error[:120] or record["outcome"]))
 
 
+def _run_notebook(nb: NotebookNode, code_cells: list, timeout: float, threads: int, profile: str) -> tuple[dict[int, dict], str]:
+    """Run nbval on `nb` in a temporary folder; if a cell hangs beyond interrupting, run again without it (twice at most)."""
+    limit = 120 + len(code_cells) * (timeout + 10)  # each cell is bounded by nbval; this only guards against the unforeseen
+    records: dict[int, dict] = {}
+    skipped: set[int] = set()
+    with tempfile.TemporaryDirectory(prefix="aelib-grade-") as tmp:
+        workdir = Path(tmp) / "notebook"
+        workdir.mkdir()
+        (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        shutil.copyfile(_PLUGIN, workdir / "conftest.py")
+        for _ in range(3):
+            nbformat.write(nb, workdir / "submission.ipynb")
+            run, log = _run_nbval(workdir, Path(tmp) / "results.jsonl", timeout, threads, profile, limit)
+            records.update({n: r for n, r in run.items() if n not in skipped})
+            stuck = [n for n, r in sorted(run.items()) if _STUCK in r["error"] and n not in skipped]
+            if not stuck:
+                break
+            skipped.add(stuck[0])
+            code_cells[stuck[0]].metadata.setdefault("tags", []).append("nbval-skip")
+    return records, log
+
+
 def grade_submission(
     path: str | Path,
     references: dict[str, Reference],
@@ -332,23 +354,7 @@ def grade_submission(
     score.reasons += [f"{check.exercise}: check cell deleted" for check in missing]
     score.reasons += [f"{exercise}: check cell was edited; the instructor's version was restored" for exercise in edited]
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    limit = 120 + len(code_cells) * (timeout + 10)  # each cell is bounded by nbval; this only guards against the unforeseen
-    with tempfile.TemporaryDirectory(prefix="aelib-grade-") as tmp:
-        workdir = Path(tmp) / "notebook"
-        workdir.mkdir()
-        (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        shutil.copyfile(_PLUGIN, workdir / "conftest.py")
-        records: dict[int, dict] = {}
-        skipped: set[int] = set()
-        for _ in range(3):
-            nbformat.write(nb, workdir / "submission.ipynb")
-            run, log = _run_nbval(workdir, Path(tmp) / "results.jsonl", timeout, threads, profile, limit)
-            records.update({n: r for n, r in run.items() if n not in skipped})
-            stuck = [n for n, r in sorted(run.items()) if _STUCK in r["error"] and n not in skipped]
-            if not stuck:
-                break
-            skipped.add(stuck[0])  # run again without the cell that hung beyond interrupting
-            code_cells[stuck[0]].metadata.setdefault("tags", []).append("nbval-skip")
+    records, log = _run_notebook(nb, code_cells, timeout, threads, profile)
     if not records:
         score.reasons.append(f"nbval could not run the notebook: {log.strip().splitlines()[-1] if log.strip() else 'no output'}")
     for number, record in sorted(records.items()):  # hangs outside the check cells are worth reporting too
@@ -397,7 +403,8 @@ def _fmt(points: float) -> str:
 
 
 def _exercise_key(exercise: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"[.\s]", exercise))
+    """Sort "1.2" before "1.10", and numbers before names."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\s]", exercise))
 
 
 def _rows(scores: list[Score]) -> tuple[list[str], list[list[str]]]:
