@@ -32,16 +32,12 @@ class ShapeTrace:
     """The layers a model ran, in order, with their output shapes; prints as a table."""
 
     input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None = None  # the model's own output; None if it is not one tensor
     layers: list[LayerShape] = field(default_factory=list)
 
     @property
-    def output_shape(self) -> tuple[int, ...]:
-        """Return the shape of the model's output (without the batch dimension)."""
-        return self.layers[-1].output_shape if self.layers else self.input_shape
-
-    @property
     def num_params(self) -> int:
-        """Return the parameters of all traced layers together."""
+        """Return the parameters of all rows together (a layer that ran twice counts twice)."""
         return sum(layer.num_params for layer in self.layers)
 
     def __iter__(self) -> Iterator[LayerShape]:
@@ -80,7 +76,8 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
         input_shape: the shape of one example, e.g. (1, 28, 28); a batch of one is run.
 
     Returns:
-        ShapeTrace whose rows give each layer's output shape without the batch dimension.
+        ShapeTrace whose rows give each layer's output shape without the batch dimension, and
+        whose `output_shape` is the model's output (which a reshape in `forward` may change).
     """
     input_shape = tuple(int(n) for n in input_shape)
     trace = ShapeTrace(input_shape)
@@ -111,7 +108,7 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
     was_training = model.training
     model.eval()
     try:
-        model(x)
+        y = model(x)
     except RuntimeError as err:
         if not started:
             raise
@@ -121,4 +118,5 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
         model.train(was_training)
         for handle in handles:
             handle.remove()
+    trace.output_shape = tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else None
     return trace

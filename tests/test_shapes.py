@@ -51,6 +51,13 @@ def test_parameter_counts_match_pytorch() -> None:
     assert [layer.output_shape for layer in trace] == [(25,), (25,), (784,), (784,)]
 
 
+def test_output_shape_is_the_models_not_the_last_layers() -> None:
+    trace = aelib.trace_shapes(aelib.FCAutoencoder(5), (1, 28, 28))  # forward reshapes the Tanh's (784,) back
+    assert trace.layers[-1].output_shape == (784,)
+    assert trace.output_shape == (1, 28, 28)
+    assert repr(trace) == "ShapeTrace((1, 28, 28) => (1, 28, 28), 4 layers, 8,629 parameters)"
+
+
 def test_table_lists_every_layer_in_order() -> None:
     text = str(aelib.trace_shapes(aelib.ConvAutoencoder(final_activation="sigmoid"), (1, 28, 28)))
     lines = text.splitlines()
