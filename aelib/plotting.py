@@ -84,7 +84,7 @@ def show_image_rows(
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if c < len(images):
-                ax.imshow(_image(images[c]), cmap=cmap, vmin=vmin, vmax=vmax)
+                ax.imshow(_image(images[c]), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
             if r == 0 and col_titles is not None and c < len(col_titles):
                 ax.set_title(col_titles[c], fontsize="small")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="medium")
@@ -102,7 +102,7 @@ def show_images(images: torch.Tensor, *, nrow: int = 8, title: str | None = None
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:
-            ax.imshow(_image(images[k]), cmap="gray", vmin=vmin, vmax=vmax)
+            ax.imshow(_image(images[k]), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             if labels is not None:
                 ax.set_title(str(labels[k]), fontsize="small")
     if title:
