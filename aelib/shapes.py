@@ -113,7 +113,11 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
         if not started:
             raise
         name, module, shape = started[-1]
-        raise RuntimeError(f"layer {name!r} ({module}) failed on an input of shape {shape} (batch left out): {err}") from err
+        if len(trace.layers) == len(started):  # the last layer finished: the code between layers failed
+            where = f"the model's forward failed after layer {name!r}, whose output has shape {trace.layers[-1].output_shape}"
+        else:
+            where = f"layer {name!r} ({module}) failed on an input of shape {shape}"
+        raise RuntimeError(f"{where} (batch left out): {err}") from err
     finally:
         model.train(was_training)
         for handle in handles:

@@ -95,3 +95,17 @@ def test_trace_names_the_layer_where_shapes_break() -> None:
     with pytest.raises(RuntimeError, match=r"'encoder\.4' \(Conv2d\(32, 64.*\(32, 2, 2\)"):
         aelib.trace_shapes(model, (1, 5, 5))  # 5x5 => 3x3 => 2x2: too small for the 7x7 kernel
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+class _BadReshape(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1)).view(-1, 1, 28, 28)  # 10 numbers cannot become 28x28
+
+
+def test_trace_blames_the_code_between_layers_when_no_layer_failed() -> None:
+    with pytest.raises(RuntimeError, match=r"forward failed after layer 'fc', whose output has shape \(10,\)"):
+        aelib.trace_shapes(_BadReshape(), (1, 28, 28))
