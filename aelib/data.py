@@ -127,16 +127,23 @@ def _download(torchvision_name: str, root: Path) -> Path:
     from torchvision import datasets
 
     raw = root / torchvision_name / "raw"
+    created = not raw.parent.exists()
     raw.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=raw.parent, prefix=".download-") as tmp:
-        # torchvision prints one line per mirror it tries; the caller reports the outcome.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            getattr(datasets, torchvision_name)(tmp, train=True, download=True)
-            getattr(datasets, torchvision_name)(tmp, train=False, download=True)
-        raw.mkdir(exist_ok=True)
-        for stems in _SPLITS.values():
-            for stem in stems:
-                os.replace(Path(tmp) / torchvision_name / "raw" / stem, raw / stem)
+    try:
+        with tempfile.TemporaryDirectory(dir=raw.parent, prefix=".download-") as tmp:
+            # torchvision prints one line per mirror it tries; the caller reports the outcome.
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                getattr(datasets, torchvision_name)(tmp, train=True, download=True)
+                getattr(datasets, torchvision_name)(tmp, train=False, download=True)
+            raw.mkdir(exist_ok=True)
+            for stems in _SPLITS.values():
+                for stem in stems:
+                    os.replace(Path(tmp) / torchvision_name / "raw" / stem, raw / stem)
+    except BaseException:
+        if created:  # leave no empty folder behind a failed download
+            with contextlib.suppress(OSError):
+                raw.parent.rmdir()
+        raise
     return raw
 
 

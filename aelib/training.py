@@ -100,6 +100,17 @@ def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optim
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
+def _check_snapshots(images: torch.Tensor | None, epochs: Sequence[int], num_epochs: int) -> set[int]:
+    """Return the snapshot epochs as a set, or raise if they cannot all be taken."""
+    epochs = set(epochs)
+    if epochs and images is None:
+        raise ValueError("snapshot_epochs was given without snapshot_images: pass the images to reconstruct, e.g. snapshot_images=test_images[:8]")
+    outside = sorted(e for e in epochs if not 1 <= e <= num_epochs)
+    if outside:
+        raise ValueError(f"snapshot_epochs {outside} are outside 1..{num_epochs} (epochs count from 1 up to num_epochs={num_epochs})")
+    return epochs
+
+
 def _use_channels_last(model: nn.Module, images: torch.Tensor, device: torch.device) -> bool:
     """Whether to train in the channels-last layout: convolutions on 4-D images on a CPU, where oneDNN is faster in it."""
     has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
@@ -142,6 +153,7 @@ def train_autoencoder(
     Returns:
         History with per-epoch `train_loss` and `test_loss` (mean over images).
     """
+    snapshot_epochs = _check_snapshots(snapshot_images, snapshot_epochs, num_epochs)
     device = get_device(device)
     model.to(device)
     x_all = train_images.to(device)
@@ -184,7 +196,7 @@ def train_autoencoder(
             history.train_loss.append(total.item() / len(x_all))
             if test_images is not None:
                 history.test_loss.append(evaluate_mse(model, test_images, test_targets))
-            if epoch in snapshot_epochs and snapshot_images is not None:
+            if epoch in snapshot_epochs:
                 history.snapshots[epoch] = reconstruct(model, snapshot_images)
             if hasattr(epochs, "set_postfix"):
                 epochs.set_postfix(loss=f"{history.train_loss[-1]:.4f}")

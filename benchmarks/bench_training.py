@@ -268,7 +268,7 @@ def load_average() -> list[float] | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", "--repeats", type=int, default=3, help="timed epochs per path and model; the median is reported (default 3)")
+    parser.add_argument("--epochs", "--repeats", type=int, default=None, help="timed epochs per path and model; the median is reported (default 5, 3 with --quick)")
     parser.add_argument("--num-images", type=int, default=60_000, help="training images per epoch (default 60,000)")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS), help="models to time (default all)")
     parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="where to run (default: the CPU, and the GPU if there is one)")
@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.num_images = 2048
+    if args.epochs is None:
+        args.epochs = 3 if args.quick else 5
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
     if args.threads is not None:

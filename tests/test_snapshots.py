@@ -23,8 +23,8 @@ def _train(num_epochs: int, snapshot_epochs: tuple[int, ...], seed: int = 0) -> 
 
 
 def test_snapshots_at_the_chosen_epochs_only() -> None:
-    _, history = _train(5, (1, 3, 5, 9))
-    assert sorted(history.snapshots) == [1, 3, 5]  # epoch 9 never comes
+    _, history = _train(5, (1, 3, 5))
+    assert sorted(history.snapshots) == [1, 3, 5]
     for images in history.snapshots.values():
         assert images.shape == (6, 1, 28, 28)
         assert images.device.type == "cpu" and not images.requires_grad

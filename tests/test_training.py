@@ -146,6 +146,23 @@ def test_snapshots_are_kept_for_the_requested_epochs(images: torch.Tensor) -> No
     torch.testing.assert_close(history.snapshots[3], reconstruct(model, images[:4]))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"snapshot_epochs": (1,)}, "without snapshot_images"),
+        ({"snapshot_epochs": (0, 2)}, r"\[0\] are outside 1..2"),
+        ({"snapshot_epochs": (2, 5)}, r"\[5\] are outside 1..2"),
+    ],
+)
+def test_snapshots_that_cannot_be_taken_are_refused_before_training(images: torch.Tensor, kwargs: dict, message: str) -> None:
+    model = fc(5)
+    before = [p.detach().clone() for p in model.parameters()]
+    snapshot_images = None if "without" in message else images[:2]
+    with pytest.raises(ValueError, match=message):
+        train_autoencoder(model, images[:64], num_epochs=2, snapshot_images=snapshot_images, device="cpu", progress=False, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "nothing may be trained before the error"
+
+
 def test_progress_off_prints_nothing(images: torch.Tensor, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     train_autoencoder(fc(5), images[:128], num_epochs=2, device="cpu", progress=False)
     monkeypatch.setenv("AELIB_PROGRESS", "0")
