@@ -12,9 +12,12 @@ the pytest process starts fast; the notebook's kernel does the heavy imports.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
+
+KERNEL_DIED = "Kernel died before replying to kernel_info"  # jupyter_client's words, before any cell has run
 
 
 def _output_text(outputs: list | None) -> str:
@@ -29,6 +32,28 @@ def _output_text(outputs: list | None) -> str:
         elif kind == "error":
             parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}\n")
     return "".join(parts)
+
+
+def retry_kernel_starts(attempts: int = 3) -> None:
+    """Make nbval start a notebook's kernel again, up to `attempts` times in all, when it dies while starting.
+
+    Kernels started side by side (test workers, grading jobs) can race for a port and die
+    before any cell has run: the machine's failure, never the notebook's. Other errors pass through.
+    """
+    from nbval import kernel
+
+    start = getattr(kernel.start_new_kernel, "__wrapped__", kernel.start_new_kernel)  # never wrap twice
+
+    @functools.wraps(start)
+    def start_new_kernel(*args, **kwargs):
+        for attempt in range(1, attempts + 1):
+            try:
+                return start(*args, **kwargs)
+            except RuntimeError as err:
+                if KERNEL_DIED not in str(err) or attempt == attempts:
+                    raise
+
+    kernel.start_new_kernel = start_new_kernel
 
 
 def pytest_addoption(parser):
@@ -69,5 +94,6 @@ class _Recorder:
 
 
 def pytest_configure(config):
-    """Start recording into the file named by `--aelib-results`."""
+    """Start recording into the file named by `--aelib-results`; let kernels that die while starting start again."""
+    retry_kernel_starts()
     config.pluginmanager.register(_Recorder(config.getoption("--aelib-results")), "aelib-results")

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aelib import grading
+from aelib import grading, grading_plugin
 from aelib.student import student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,6 +207,36 @@ def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, references
     else:  # it keeps failing: give up, and say why
         assert len(calls) == grading.KERNEL_START_RETRIES + 1 and score.total == 0
         assert score.reasons[0].startswith(f"the kernel died while starting, {grading.KERNEL_START_RETRIES + 1} times")
+
+
+@pytest.mark.parametrize(("message", "starts"), [(grading_plugin.KERNEL_DIED, 2), ("some other failure", 1)])
+def test_nbval_starts_a_dying_kernel_again_and_nothing_else(monkeypatch, message, starts):
+    """A real kernel, whose first start is made to fail as a port race makes it fail; other errors are not retried."""
+    from jupyter_client.blocking.client import BlockingKernelClient
+    from nbval import kernel
+
+    monkeypatch.setattr(kernel, "start_new_kernel", kernel.start_new_kernel)  # put back after the test
+    real_wait = BlockingKernelClient.wait_for_ready
+    waits = []
+
+    def fails_first(self, timeout=None):
+        waits.append(1)
+        if len(waits) == 1:
+            raise RuntimeError(message)
+        return real_wait(self, timeout=timeout)
+
+    monkeypatch.setattr(BlockingKernelClient, "wait_for_ready", fails_first)
+    grading_plugin.retry_kernel_starts()
+    if starts == 1:
+        with pytest.raises(RuntimeError, match=message):
+            kernel.RunningKernel(kernel.CURRENT_ENV_KERNEL_NAME)
+    else:
+        running = kernel.RunningKernel(kernel.CURRENT_ENV_KERNEL_NAME)
+        try:
+            assert running.is_alive()
+        finally:
+            running.stop()
+    assert len(waits) == starts
 
 
 def test_references_need_stored_outputs(tmp_path):
