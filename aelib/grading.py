@@ -47,8 +47,6 @@ CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 _PLUGIN = Path(__file__).with_name("grading_plugin.py")
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _STUCK = "Failed to interrupt kernel"  # nbval's message when a timed-out cell ignores the interrupt
-_KERNEL_START_FAILED = "Kernel died before replying to kernel_info"  # jupyter_client's, before any cell ran
-KERNEL_START_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -311,8 +309,7 @@ def _cell_result(record: dict | None, timeout: float) -> _CellResult:
 def _run_notebook(nb: NotebookNode, code_cells: list, timeout: float, threads: int, profile: str) -> tuple[dict[int, dict], str]:
     """Run nbval on `nb` in a temporary folder; if a cell hangs beyond interrupting, run again without it (twice at most).
 
-    A kernel that dies while starting (kernels started side by side can race for a port)
-    is the machine's failure, not the student's: that run is repeated, twice at most.
+    A kernel that dies while starting is started again inside nbval (see grading_plugin.retry_kernel_starts).
     """
     limit = 120 + len(code_cells) * (timeout + 10)  # each cell is bounded by nbval; this only guards against the unforeseen
     records: dict[int, dict] = {}
@@ -322,13 +319,9 @@ def _run_notebook(nb: NotebookNode, code_cells: list, timeout: float, threads: i
         workdir.mkdir()
         (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         shutil.copyfile(_PLUGIN, workdir / "conftest.py")
-        starts = 0
         for _ in range(3):
             nbformat.write(nb, workdir / "submission.ipynb")
             run, log = _run_nbval(workdir, Path(tmp) / "results.jsonl", timeout, threads, profile, limit)
-            while starts < KERNEL_START_RETRIES and any(_KERNEL_START_FAILED in r["error"] for r in run.values()):
-                starts += 1  # the kernel died while starting, before any of the student's code ran: try again
-                run, log = _run_nbval(workdir, Path(tmp) / "results.jsonl", timeout, threads, profile, limit)
             records.update({n: r for n, r in run.items() if n not in skipped})
             stuck = [n for n, r in sorted(run.items()) if _STUCK in r["error"] and n not in skipped]
             if not stuck:
@@ -347,6 +340,8 @@ def grade_submission(
     profile: str = "quick",
 ) -> Score:
     """Grade one submission with nbval in a temporary folder; the submission file is only read."""
+    from .grading_plugin import KERNEL_DIED, KERNEL_START_ATTEMPTS  # here: the plugin imports pytest, which aelib-student lacks
+
     start = time.monotonic()
     path = Path(path)
     score = Score(str(path))
@@ -367,8 +362,8 @@ def grade_submission(
     records, log = _run_notebook(nb, code_cells, timeout, threads, profile)
     if not records:
         score.reasons.append(f"nbval could not run the notebook: {log.strip().splitlines()[-1] if log.strip() else 'no output'}")
-    elif any(_KERNEL_START_FAILED in r["error"] for r in records.values()):
-        score.reasons.append(f"the kernel died while starting, {1 + KERNEL_START_RETRIES} times: a problem of this machine, not of the notebook; grade it again")
+    elif any(KERNEL_DIED in r["error"] for r in records.values()):  # nbval's own retries ran out
+        score.reasons.append(f"the kernel died while starting, {KERNEL_START_ATTEMPTS} times: a problem of this machine, not of the notebook; grade it again")
     for number, record in sorted(records.items()):  # hangs outside the check cells are worth reporting too
         result = _cell_result(record, timeout)
         if number not in positions and result.reason.startswith(("timed out", "skipped")):

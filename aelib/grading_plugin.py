@@ -18,6 +18,7 @@ import json
 import pytest
 
 KERNEL_DIED = "Kernel died before replying to kernel_info"  # jupyter_client's words, before any cell has run
+KERNEL_START_ATTEMPTS = 3
 
 
 def _output_text(outputs: list | None) -> str:
@@ -34,7 +35,7 @@ def _output_text(outputs: list | None) -> str:
     return "".join(parts)
 
 
-def retry_kernel_starts(attempts: int = 3) -> None:
+def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS) -> None:
     """Make nbval start a notebook's kernel again, up to `attempts` times in all, when it dies while starting.
 
     Kernels started side by side (test workers, grading jobs) can race for a port and die

@@ -112,7 +112,7 @@ def _check_snapshots(images: torch.Tensor | None, epochs: Sequence[int], num_epo
 
 
 def _use_channels_last(model: nn.Module, images: torch.Tensor, device: torch.device) -> bool:
-    """Whether to train in the channels-last layout: convolutions on 4-D images on a CPU, where oneDNN is faster in it."""
+    """Whether to train in the channels-last layout, oneDNN's own: convolutions on 4-D images on a CPU."""
     has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
     plain = all(p.is_contiguous() for p in model.parameters() if p.ndim == 4)  # so the layout can be restored exactly
     return device.type == "cpu" and images.ndim == 4 and has_conv and plain

@@ -184,29 +184,19 @@ def test_restore_checks_puts_back_source_metadata_and_output(references):
     assert {n: c.exercise for n, c in positions.items()} == {0: "1.3", 2: "1.1", 6: "1.4"}
 
 
-def _start_failure() -> tuple[dict[int, dict], str]:
-    """What nbval reports when the kernel dies while starting: every cell fails with jupyter_client's message."""
-    record = {"cell": 0, "when": "setup", "outcome": "failed", "error": "Kernel died before replying to kernel_info", "output": "", "xfail": False}
-    return {0: record}, "RuntimeError: Kernel died before replying to kernel_info"
-
-
-@pytest.mark.parametrize("failed_starts", [1, grading.KERNEL_START_RETRIES + 1])
-def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, references, monkeypatch, failed_starts):
-    """Kernels started side by side can race for a port and die: the machine's failure, never the student's."""
-    real_run = grading._run_nbval
+def test_a_kernel_that_keeps_dying_while_starting_is_reported(tmp_path, references, monkeypatch):
+    """When nbval's own retries (tested below) run out, the score says it was the machine, not the notebook."""
+    record = {"cell": 0, "when": "setup", "outcome": "failed", "error": grading_plugin.KERNEL_DIED, "output": "", "xfail": False}
     calls = []
 
-    def flaky_run(*args, **kwargs):
+    def dying_run(*args, **kwargs):
         calls.append(1)
-        return _start_failure() if len(calls) <= failed_starts else real_run(*args, **kwargs)
+        return {0: record}, f"RuntimeError: {grading_plugin.KERNEL_DIED}"
 
-    monkeypatch.setattr(grading, "_run_nbval", flaky_run)
+    monkeypatch.setattr(grading, "_run_nbval", dying_run)
     score = grading.grade_submission(_write_submissions(tmp_path)["correct"], references, timeout=TIMEOUT)
-    if failed_starts <= grading.KERNEL_START_RETRIES:
-        assert len(calls) == failed_starts + 1 and score.points == EXPECTED["correct"][0] and score.reasons == []
-    else:  # it keeps failing: give up, and say why
-        assert len(calls) == grading.KERNEL_START_RETRIES + 1 and score.total == 0
-        assert score.reasons[0].startswith(f"the kernel died while starting, {grading.KERNEL_START_RETRIES + 1} times")
+    assert len(calls) == 1 and score.total == 0
+    assert score.reasons[0].startswith(f"the kernel died while starting, {grading_plugin.KERNEL_START_ATTEMPTS} times")
 
 
 @pytest.mark.parametrize(("message", "starts"), [(grading_plugin.KERNEL_DIED, 2), ("some other failure", 1)])
