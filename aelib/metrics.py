@@ -6,8 +6,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .training import reconstruct
-
 __all__ = ["mse_per_image", "psnr", "reconstruction_errors", "threshold_at_fpr"]
 
 
@@ -32,9 +30,24 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor, *, data_range: float = 1.0) -> to
     return 10 * torch.log10(data_range**2 / mse_per_image(x, x_hat))
 
 
+@torch.no_grad()
 def reconstruction_errors(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """Return the per-image MSE between `images` (N, ...) and the model's reconstructions: (N,), on the CPU."""
-    return mse_per_image(images.cpu(), reconstruct(model, images, batch_size=batch_size))
+    """Return the per-image MSE between `images` (N, ...) and the model's reconstructions: (N,), on the CPU.
+
+    Each batch is reconstructed and compared on the model's device, in eval mode; only the
+    N errors come back. The model's train/eval mode is restored.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        errors = []
+        for i in range(0, len(images), batch_size):
+            x = images[i : i + batch_size].to(device)
+            errors.append(mse_per_image(x, model(x)))  # (B,), on the device
+        return torch.cat(errors).cpu() if errors else torch.zeros(0)
+    finally:
+        model.train(was_training)
 
 
 def threshold_at_fpr(normal_scores: np.ndarray | torch.Tensor, fpr: float) -> float:

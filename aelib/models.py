@@ -35,36 +35,41 @@ class ConvAutoencoder(nn.Module):
     """Lecture 3's convolutional autoencoder: (B, 1, 28, 28) => (B, 64, 1, 1) code => (B, 1, 28, 28).
 
     Args:
-        hidden_layer: kernel size of the last encoder convolution (and the first decoder
-            transposed convolution); 7 turns the 7x7 feature map into a 1x1 code.
-        final_activation: "relu" as in the slide's code, or "sigmoid" as its comment says.
+        code_kernel_size: kernel size of the last encoder convolution (and of the first
+            decoder transposed convolution); 7 turns the 7x7 feature map into a 1x1 code.
+            The slides call it `hidden_layer`.
+        final_activation: the decoder's last layer, a class: nn.ReLU as in the slide's
+            code, or nn.Sigmoid as its comment says.
     """
 
-    def __init__(self, hidden_layer: int = 7, final_activation: str = "relu") -> None:
+    def __init__(self, code_kernel_size: int = 7, final_activation: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
-        if final_activation not in activations:
-            raise ValueError(f"final_activation must be one of {sorted(activations)}, got {final_activation!r}")
-        if not 1 <= hidden_layer <= 7:
-            raise ValueError(f"hidden_layer is the last kernel size and must fit the 7x7 feature map: 1 to 7, got {hidden_layer}")
-        self.hidden_layer = hidden_layer
-        self.final_activation = final_activation
+        if not (isinstance(final_activation, type) and issubclass(final_activation, nn.Module)):
+            raise TypeError(
+                f"final_activation must be a layer class such as nn.ReLU or nn.Sigmoid, got {final_activation!r}"
+            )
+        if not 1 <= code_kernel_size <= 7:
+            raise ValueError(
+                "code_kernel_size is the last kernel size and must fit the 7x7 feature map: "
+                f"1 to 7, got {code_kernel_size}"
+            )
+        self.code_kernel_size = code_kernel_size
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 28x28 => 14x14
             nn.ReLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1),  # 14x14 => 7x7
             nn.ReLU(),
-            nn.Conv2d(32, 64, hidden_layer),  # 7x7 => (8 - hidden_layer)x(8 - hidden_layer)
+            nn.Conv2d(32, 64, code_kernel_size),  # 7x7 => (8 - code_kernel_size)x(8 - code_kernel_size)
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, hidden_layer),  # back to 7x7
+            nn.ConvTranspose2d(64, 32, code_kernel_size),  # back to 7x7
             nn.ReLU(),
             nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1),  # 7x7 => 14x14
             nn.ReLU(),
             nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),  # 14x14 => 28x28
-            activations[final_activation](),
+            final_activation(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(x)  # (B, 1, 28, 28) => (B, 64, 8 - hidden_layer, 8 - hidden_layer)
+        z = self.encoder(x)  # (B, 1, 28, 28) => (B, 64, 8 - code_kernel_size, 8 - code_kernel_size)
         return self.decoder(z)  # => (B, 1, 28, 28)

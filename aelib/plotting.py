@@ -1,4 +1,4 @@
-"""Figures for the lectures: loss curves, image grids, reconstruction grids (lecture 1).
+"""Figures for the lectures: loss curves, image grids, reconstruction grids, heat maps (lecture 1).
 
 Every function returns the matplotlib Figure. In a notebook, assign it
 (`fig = plot_losses(...)`) so that it is drawn once.
@@ -12,16 +12,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import nn
 
 from .training import History, reconstruct
 
-__all__ = ["plot_losses", "show_images", "show_image_rows", "show_reconstructions"]
+__all__ = ["plot_losses", "plot_loss_bands", "show_heatmap", "show_images", "show_image_rows", "show_reconstructions"]
 
 
 def _as_curve(h: History | Sequence[float]) -> list[float]:
     return list(h.train_loss if isinstance(h, History) else h)
+
+
+def _readable_log_y(ax: plt.Axes) -> None:
+    """Label a log y axis with plain numbers (0.02, 0.05, 0.1) rather than powers of ten alone."""
+    low, high = ax.get_ylim()
+    subs = (
+        (1.0, 2.0, 5.0) if high / low > 10 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+    )  # under a decade: more ticks
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_losses(
@@ -42,15 +53,110 @@ def plot_losses(
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), layout="constrained")
     for label, h in histories.items():
         curve = _as_curve(h)
-        (line,) = ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=f"{label} (train)" if test else label)
+        (line,) = ax.plot(
+            range(1, len(curve) + 1), curve, marker="o", markersize=3, label=f"{label} (train)" if test else label
+        )
         if test and isinstance(h, History) and h.test_loss:
             ax.plot(range(1, len(h.test_loss) + 1), h.test_loss, "--", color=line.get_color(), label=f"{label} (test)")
     if logy:
         ax.set_yscale("log")
+        _readable_log_y(ax)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_loss_bands(
+    runs: Mapping[str, Sequence[History]],
+    *,
+    title: str = "Reconstruction loss",
+    ylabel: str = "MSE",
+    logy: bool = True,
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Plot each label's mean loss over its runs (e.g. seeds): one colour per label, solid train, dashed test.
+
+    A shaded band spans the lowest to the highest run at each epoch. The legend has one
+    entry per label and one per line style, not one per curve.
+
+    Args:
+        runs: label -> the Histories of its runs (all with the same number of epochs).
+    """
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), layout="constrained")
+    handles = []
+    for label, histories in runs.items():
+        if not histories:
+            raise ValueError(f"{label!r} has no runs to plot: give at least one History")
+        color = None
+        for style, name in (("-", "train_loss"), ("--", "test_loss")):
+            curves = [getattr(h, name) for h in histories]
+            if not all(curves):
+                continue  # no test images were given
+            if len({len(c) for c in curves}) != 1:
+                raise ValueError(
+                    f"the runs of {label!r} have {sorted({len(c) for c in curves})} epochs: they must all have the same"
+                )
+            values = np.array(curves)  # (runs, epochs)
+            epochs = np.arange(1, values.shape[1] + 1)
+            (line,) = ax.plot(
+                epochs, values.mean(axis=0), style, color=color, marker="o" if style == "-" else None, markersize=3
+            )
+            color = line.get_color()
+            if len(values) > 1:
+                ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)
+            if style == "-":
+                handles.append(
+                    plt.Line2D(
+                        [],
+                        [],
+                        color=color,
+                        marker="o",
+                        markersize=3,
+                        label=f"{label} ({len(values)} run{'s' * (len(values) > 1)})",
+                    )
+                )
+    handles += [
+        plt.Line2D([], [], color="0.3", linestyle=style, label=name) for style, name in (("-", "train"), ("--", "test"))
+    ]
+    if logy:
+        ax.set_yscale("log")
+        _readable_log_y(ax)
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(handles=handles, loc="best", fontsize="small")
+    return fig
+
+
+def show_heatmap(
+    values: torch.Tensor | np.ndarray,
+    *,
+    title: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    row_labels: Sequence[str] | None = None,
+    colorbar_label: str = "",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+) -> Figure:
+    """Draw a 2-D array (R, C) as a heat map with a labelled colorbar, one row label per row."""
+    a = np.asarray(torch.as_tensor(values).detach().float().cpu())
+    if a.ndim != 2:
+        raise ValueError(f"show_heatmap needs a 2-D array (rows, columns), got shape {a.shape}")
+    if row_labels is not None and len(row_labels) != a.shape[0]:
+        raise ValueError(f"{len(row_labels)} row labels for {a.shape[0]} rows: give one per row")
+    fig, ax = plt.subplots(figsize=(min(2.0 + 0.3 * a.shape[1], 12), 1.2 + 0.35 * a.shape[0]), layout="constrained")
+    image = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label=colorbar_label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if row_labels is not None:
+        ax.set_yticks(range(a.shape[0]), row_labels)
+    if title:
+        ax.set_title(title)
     return fig
 
 
@@ -77,7 +183,13 @@ def show_image_rows(
     """Draw one labelled row of images per entry of `rows` (label -> (N, 1, H, W) or (N, H*W))."""
     rows = {label: torch.as_tensor(images) for label, images in rows.items()}
     ncols = max(len(images) for images in rows.values())
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols + 1.2, size * len(rows) + (0.5 if title else 0.1)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(rows),
+        ncols,
+        figsize=(size * ncols + 1.2, size * len(rows) + (0.5 if title else 0.1)),
+        squeeze=False,
+        layout="constrained",
+    )
     for r, (label, images) in enumerate(rows.items()):
         for c in range(ncols):
             ax = axes[r, c]
@@ -95,12 +207,26 @@ def show_image_rows(
     return fig
 
 
-def show_images(images: torch.Tensor, *, nrow: int = 8, title: str | None = None, labels: Sequence | None = None, vmin: float | None = 0.0, vmax: float | None = 1.0) -> Figure:
+def show_images(
+    images: torch.Tensor,
+    *,
+    nrow: int = 8,
+    title: str | None = None,
+    labels: Sequence | None = None,
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+) -> Figure:
     """Draw `images` (N, 1, H, W) in a grid of `nrow` columns, optionally titled by `labels`."""
     n = len(images)
     ncol = min(nrow, n)
     nrows = -(-n // ncol)
-    fig, axes = plt.subplots(nrows, ncol, figsize=(1.1 * ncol, 1.1 * nrows + (0.4 if title else 0) + (0.2 * nrows if labels is not None else 0)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncol,
+        figsize=(1.1 * ncol, 1.1 * nrows + (0.4 if title else 0) + (0.2 * nrows if labels is not None else 0)),
+        squeeze=False,
+        layout="constrained",
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:

@@ -59,12 +59,15 @@ class ShapeTrace:
         return "\n".join(line.rstrip() for line in lines)
 
     def __repr__(self) -> str:
-        return f"ShapeTrace({self.input_shape} => {self.output_shape}, {len(self.layers)} layers, {self.num_params:,} parameters)"
+        shapes = f"{self.input_shape} => {self.output_shape}"
+        return f"ShapeTrace({shapes}, {len(self.layers)} layers, {self.num_params:,} parameters)"
 
 
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     # A model without submodules is its own (only) leaf, named "" by named_modules.
-    return [(name or type(model).__name__, module) for name, module in model.named_modules() if not list(module.children())]
+    return [
+        (name or type(model).__name__, module) for name, module in model.named_modules() if not list(module.children())
+    ]
 
 
 @torch.no_grad()
@@ -96,7 +99,10 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
     def after(name: str):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if not isinstance(output, torch.Tensor):
-                raise TypeError(f"layer {name!r} ({type(module).__name__}) returned {type(output).__name__}: trace_shapes needs tensors")
+                raise TypeError(
+                    f"layer {name!r} ({type(module).__name__}) returned {type(output).__name__}: "
+                    "trace_shapes needs tensors"
+                )
             num_params = sum(p.numel() for p in module.parameters())
             trace.layers.append(LayerShape(name, type(module).__name__, tuple(output.shape[1:]), num_params))
 
@@ -114,7 +120,8 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
             raise
         name, module, shape = started[-1]
         if len(trace.layers) == len(started):  # the last layer finished: the code between layers failed
-            where = f"the model's forward failed after layer {name!r}, whose output has shape {trace.layers[-1].output_shape}"
+            shape = trace.layers[-1].output_shape
+            where = f"the model's forward failed after layer {name!r}, whose output has shape {shape}"
         else:
             where = f"layer {name!r} ({module}) failed on an input of shape {shape}"
         raise RuntimeError(f"{where} (batch left out): {err}") from err

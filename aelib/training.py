@@ -19,9 +19,31 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .utils import get_device
+from .runtime import get_device
 
-__all__ = ["History", "train_autoencoder", "evaluate_mse", "reconstruct", "count_parameters"]
+__all__ = ["History", "Snapshots", "train_autoencoder", "evaluate_mse", "reconstruct", "count_parameters"]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors do not compare to one bool
+class Snapshots:
+    """Which reconstructions to keep while training: these `images` (N, ...) after these `epochs` (1-based).
+
+    The lecture keeps every fourth epoch: `Snapshots(test_images[:9], epochs=range(1, num_epochs + 1, 4))`.
+    """
+
+    images: torch.Tensor
+    epochs: Sequence[int]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, torch.Tensor):
+            raise TypeError(
+                f"Snapshots.images must be a tensor of images to reconstruct, got {type(self.images).__name__}"
+            )
+        if isinstance(self.epochs, int):
+            raise TypeError(
+                f"Snapshots.epochs takes several epochs, e.g. ({self.epochs},) or range(1, 26, 4); got {self.epochs}"
+            )
+        object.__setattr__(self, "epochs", tuple(sorted({int(e) for e in self.epochs})))  # a range or a set works too
 
 
 @dataclass
@@ -60,19 +82,25 @@ def _check_shapes(x_hat: torch.Tensor, target: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024, device: str | torch.device | None = None) -> torch.Tensor:
+def reconstruct(
+    model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024, device: str | torch.device | None = None
+) -> torch.Tensor:
     """Return the model's reconstructions of `images` (N, ...) on the CPU, in eval mode, batch by batch."""
     device = get_device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+        return torch.cat(
+            [model(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+        )
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
-def evaluate_mse(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None, *, batch_size: int = 1024) -> float:
+def evaluate_mse(
+    model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None, *, batch_size: int = 1024
+) -> float:
     """Return the mean squared reconstruction error of `model` over `images` (against `targets` if given)."""
     device = next(model.parameters()).device
     targets = images if targets is None else targets
@@ -100,14 +128,18 @@ def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optim
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
-def _check_snapshots(images: torch.Tensor | None, epochs: Sequence[int], num_epochs: int) -> set[int]:
-    """Return the snapshot epochs as a set, or raise if they cannot all be taken."""
-    epochs = set(epochs)
-    if epochs and images is None:
-        raise ValueError("snapshot_epochs was given without snapshot_images: pass the images to reconstruct, e.g. snapshot_images=test_images[:8]")
+def _snapshot_epochs(snapshots: Snapshots | None, num_epochs: int) -> set[int]:
+    """Return the epochs to take snapshots after, or raise if they cannot all be taken."""
+    if snapshots is None:
+        return set()
+    if not isinstance(snapshots, Snapshots):
+        raise TypeError(f"snapshots must be aelib.Snapshots(images, epochs), got {type(snapshots).__name__}")
+    epochs = set(snapshots.epochs)
     outside = sorted(e for e in epochs if not 1 <= e <= num_epochs)
     if outside:
-        raise ValueError(f"snapshot_epochs {outside} are outside 1..{num_epochs} (epochs count from 1 up to num_epochs={num_epochs})")
+        raise ValueError(
+            f"snapshot epochs {outside} are outside 1..{num_epochs} (epochs count from 1 up to num_epochs={num_epochs})"
+        )
     return epochs
 
 
@@ -130,8 +162,7 @@ def train_autoencoder(
     train_targets: torch.Tensor | None = None,
     test_targets: torch.Tensor | None = None,
     corrupt: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-    snapshot_images: torch.Tensor | None = None,
-    snapshot_epochs: Sequence[int] = (),
+    snapshots: Snapshots | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool | None = None,
@@ -145,15 +176,16 @@ def train_autoencoder(
         train_targets, test_targets: what to reconstruct, if not the inputs themselves
             (clean images for a denoising or super-resolution autoencoder).
         corrupt: applied to each input batch with a seeded generator, e.g. added noise.
-        snapshot_images, snapshot_epochs: keep the reconstructions of these images after
-            each of these epochs (1-based), in `History.snapshots`.
+        snapshots: keep the reconstructions of `snapshots.images` after each of
+            `snapshots.epochs`, in `History.snapshots` (epoch => (N, ...) on the CPU).
         seed: seeds the shuffling (and `corrupt`): same seed, same data, same history.
         progress: show a progress bar; None means in interactive use only.
 
     Returns:
-        History with per-epoch `train_loss` and `test_loss` (mean over images).
+        History with per-epoch `train_loss` and `test_loss` (mean over images). The model is
+        left on `device` and in eval mode, ready to reconstruct; call `model.train()` to go on.
     """
-    snapshot_epochs = _check_snapshots(snapshot_images, snapshot_epochs, num_epochs)
+    snapshot_epochs = _snapshot_epochs(snapshots, num_epochs)
     device = get_device(device)
     model.to(device)
     x_all = train_images.to(device)
@@ -197,7 +229,7 @@ def train_autoencoder(
             if test_images is not None:
                 history.test_loss.append(evaluate_mse(model, test_images, test_targets))
             if epoch in snapshot_epochs:
-                history.snapshots[epoch] = reconstruct(model, snapshot_images)
+                history.snapshots[epoch] = reconstruct(model, snapshots.images)
             if hasattr(epochs, "set_postfix"):
                 epochs.set_postfix(loss=f"{history.train_loss[-1]:.4f}")
     finally:

@@ -1,9 +1,10 @@
-"""Upsampling a batch of images: the four fixed options, and the overlap of a transposed convolution (lecture 2).
+"""Upsampling helpers that PyTorch has no function for (lecture 2).
 
-The fixed options have no parameters to learn: nearest neighbours, bed of nails,
-bilinear interpolation and max-unpooling (with the indices saved by max-pooling).
-`overlap_count` counts how many kernel taps of a transposed convolution land on each
-output position; where the count is uneven, checkerboard artifacts appear.
+Nearest-neighbour and bilinear upsampling are `F.interpolate` (or `nn.Upsample`), and
+max-unpooling is `nn.MaxPool2d(return_indices=True)` with `nn.MaxUnpool2d`: the lecture
+uses those directly. PyTorch has no bed-of-nails upsampling, so `upsample_bed_of_nails`
+is here. `overlap_count` counts how many kernel taps of a transposed convolution land on
+each output position; where the count is uneven, checkerboard artifacts appear.
 """
 
 from __future__ import annotations
@@ -15,19 +16,10 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from torch import nn
 
 from .convolution import Size, conv_transpose_output_size
 
-__all__ = [
-    "upsample_nearest",
-    "upsample_bed_of_nails",
-    "upsample_bilinear",
-    "max_pool_with_indices",
-    "upsample_max_unpool",
-    "overlap_count",
-    "show_overlap_counts",
-]
+__all__ = ["upsample_bed_of_nails", "overlap_count", "show_overlap_counts"]
 
 
 def _check_images(x: torch.Tensor, name: str = "x") -> None:
@@ -41,13 +33,6 @@ def _check_scale(scale_factor: int) -> None:
         raise ValueError(f"scale_factor must be a positive integer, got {scale_factor!r}")
 
 
-def upsample_nearest(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
-    """Copy every pixel into a scale_factor x scale_factor block: (B, C, H, W) => (B, C, sH, sW)."""
-    _check_images(x)
-    _check_scale(scale_factor)
-    return F.interpolate(x, scale_factor=scale_factor, mode="nearest")
-
-
 def upsample_bed_of_nails(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
     """Put every pixel at the top-left of its scale_factor x scale_factor block, zeros elsewhere: (B, C, H, W) => (B, C, sH, sW)."""
     _check_images(x)
@@ -56,37 +41,6 @@ def upsample_bed_of_nails(x: torch.Tensor, scale_factor: int = 2) -> torch.Tenso
     out = x.new_zeros(b, c, h * scale_factor, w * scale_factor)
     out[:, :, ::scale_factor, ::scale_factor] = x
     return out
-
-
-def upsample_bilinear(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
-    """Interpolate linearly between the four nearest pixels: (B, C, H, W) => (B, C, sH, sW).
-
-    Pixels are treated as squares (`align_corners=False`, PyTorch's default), so the
-    input's corner pixel centres do not land on the output's corner pixel centres.
-    """
-    _check_images(x)
-    _check_scale(scale_factor)
-    return F.interpolate(x, scale_factor=scale_factor, mode="bilinear", align_corners=False)
-
-
-def max_pool_with_indices(x: torch.Tensor, kernel_size: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """Max-pool (B, C, H, W) => (B, C, H/k, W/k) and return the pooled values and where each maximum was."""
-    _check_images(x)
-    return nn.MaxPool2d(kernel_size, return_indices=True)(x)
-
-
-def upsample_max_unpool(x: torch.Tensor, indices: torch.Tensor, kernel_size: int = 2, output_size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Reverse max-pooling: put every value back where its maximum was (`indices`), zeros elsewhere.
-
-    Args:
-        x: pooled values (B, C, h, w); indices: from `max_pool_with_indices`, same shape.
-        output_size: (H, W) of the image before pooling, needed when H or W was not divisible by kernel_size.
-    """
-    _check_images(x)
-    if not isinstance(indices, torch.Tensor) or indices.shape != x.shape:
-        got = tuple(indices.shape) if isinstance(indices, torch.Tensor) else type(indices).__name__
-        raise ValueError(f"indices must have the shape of x {tuple(x.shape)}, got {got}; pass the indices saved by the pooling that produced x")
-    return nn.MaxUnpool2d(kernel_size)(x, indices, output_size=output_size)
 
 
 def overlap_count(size: Size, kernel_size: Size, stride: Size = 1, padding: Size = 0, output_padding: Size = 0, dilation: Size = 1) -> torch.Tensor:
@@ -111,7 +65,7 @@ def overlap_count(size: Size, kernel_size: Size, stride: Size = 1, padding: Size
 
 
 def show_overlap_counts(maps: Mapping[str, torch.Tensor], *, title: str = "Kernel taps landing on each output position") -> Figure:
-    """Draw 1-D overlap maps as bar charts and 2-D ones as annotated grids, one panel per entry of `maps`."""
+    """Draw 1-D overlap maps as bar charts and 2-D ones as annotated grids with a colorbar, one panel per entry of `maps`."""
     maps = {label: torch.as_tensor(m).cpu().numpy() for label, m in maps.items()}
     for label, m in maps.items():
         if m.ndim not in (1, 2):
@@ -127,7 +81,8 @@ def show_overlap_counts(maps: Mapping[str, torch.Tensor], *, title: str = "Kerne
             ax.set_xticks(range(len(m)))
             ax.tick_params(labelsize="small")
         else:
-            ax.imshow(m, cmap="viridis", vmin=0, vmax=top)
+            image = ax.imshow(m, cmap="viridis", vmin=0, vmax=top)
+            fig.colorbar(image, ax=ax, shrink=0.85, label="taps landing there", ticks=range(top + 1))
             for (r, c), v in zip(itertools.product(range(m.shape[0]), range(m.shape[1])), m.flatten().tolist()):
                 ax.text(c, r, str(v), ha="center", va="center", color="white" if v < 0.6 * top else "black", fontsize="small")
             ax.set(xlabel="output column", ylabel="output row")

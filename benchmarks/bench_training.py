@@ -41,7 +41,7 @@ from torchvision import datasets
 from torchvision.transforms import ToTensor
 
 import aelib
-from aelib.data import Digits, save_idx_copy
+from idx_files import save_idx_copy  # beside this script
 
 BATCH_SIZE = 128
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,7 +65,7 @@ MODELS = {
 CUDA_CONV_EPOCH_TARGET_S = 1.0  # one epoch of the conv AE on a GPU: well under a second
 
 
-def load_images(num_images: int) -> tuple[Digits, str]:
+def load_images(num_images: int) -> tuple[aelib.ImageData, str]:
     """Return a dataset with at least `num_images` training images and its torchvision class name.
 
     Full MNIST from a local copy if there is one; otherwise Fashion-MNIST stands in.
@@ -76,24 +76,31 @@ def load_images(num_images: int) -> tuple[Digits, str]:
     return aelib.load_fashion_mnist(download=False, verbose=False), "FashionMNIST"
 
 
-def lecture_dataset(digits: Digits, torchvision_name: str, num_images: int, root: str | Path) -> Dataset:
+def lecture_dataset(data: aelib.ImageData, torchvision_name: str, num_images: int, root: str | Path) -> Dataset:
     """Write the first `num_images` training images as IDX files under `root`; return torchvision's dataset over them.
 
     The dataset hands out one PIL image at a time through `ToTensor()`, as in the lecture.
     """
-    subset = Digits(
-        digits.name,
-        digits.train_images[:num_images],
-        digits.train_labels[:num_images],
-        digits.test_images[:BATCH_SIZE],
-        digits.test_labels[:BATCH_SIZE],
-        digits.source,
+    subset = aelib.ImageData(
+        data.name,
+        data.train_images[:num_images],
+        data.train_labels[:num_images],
+        data.test_images[:BATCH_SIZE],
+        data.test_labels[:BATCH_SIZE],
+        data.source,
     )
     save_idx_copy(subset, root, torchvision_name)
     return getattr(datasets, torchvision_name)(root, train=True, transform=ToTensor(), download=False)
 
 
-def lecture_epoch(model: nn.Module, loader: DataLoader, distance: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, flatten: bool) -> float:
+def lecture_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    distance: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    flatten: bool,
+) -> float:
     """Run one epoch of the slides' loop body; return the last batch's loss, which the slides print."""
     for img, _ in loader:  # the labels are not used
         if flatten:
@@ -134,7 +141,7 @@ def lecture_runner(spec: Model, dataset: Dataset, device: torch.device) -> Calla
 
 
 def aelib_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Callable[[], float]:
-    """Return a function that trains one model for one more epoch with `aelib.train_autoencoder` and returns the seconds."""
+    """Return a function that trains one model for one more epoch with `train_autoencoder` and returns the seconds."""
     torch.manual_seed(0)
     model = spec.build()
     aelib.train_autoencoder(model, images[: 4 * BATCH_SIZE], num_epochs=1, device=device, progress=False)
@@ -176,10 +183,12 @@ def matmul_peak_gflops(device: torch.device, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def benchmark_device(device: torch.device, digits: Digits, dataset: Dataset, num_images: int, models: list[str], epochs: int) -> dict:
+def benchmark_device(
+    device: torch.device, data: aelib.ImageData, dataset: Dataset, num_images: int, models: list[str], epochs: int
+) -> dict:
     """Time every model on one device, both paths alternating epoch by epoch; return the results."""
     peak = matmul_peak_gflops(device)
-    images = digits.train_images[:num_images].to(device)  # (N, 1, 28, 28): on the device once, as in a notebook
+    images = data.train_images[:num_images].to(device)  # (N, 1, 28, 28): on the device once, as in a notebook
     runners = {}
     for key in models:
         runners[key, "lecture"] = lecture_runner(MODELS[key], dataset, device)
@@ -243,13 +252,17 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor() or platform.machine())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     return f"{model}, {os.cpu_count()} logical cores"
 
 
 def format_table(result: dict) -> str:
     """Format one device's results as a plain-text table."""
-    header = f"{'path':<18} {'model':<14} {'epoch s':>8} {'images/s':>9} {'ratio':>6} {'GFLOP/s':>8} {'% mm peak':>9}  target"
+    header = f"{'path':<18} {'model':<14} {'epoch s':>8} {'images/s':>9} {'ratio':>6} {'GFLOP/s':>8} "
+    header += f"{'% mm peak':>9}  target"
     lines = [header, "-" * (len(header) + 16)]
     for row in result["rows"]:
         lines.append(
@@ -268,13 +281,32 @@ def load_average() -> list[float] | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", "--repeats", type=int, default=None, help="timed epochs per path and model; the median is reported (default 5, 3 with --quick)")
+    parser.add_argument(
+        "--epochs",
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed epochs per path and model; the median is reported (default 5, 3 with --quick)",
+    )
     parser.add_argument("--num-images", type=int, default=60_000, help="training images per epoch (default 60,000)")
-    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS), help="models to time (default all)")
-    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="where to run (default: the CPU, and the GPU if there is one)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for both paths (default: PyTorch's choice)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 2,048 images, 3 epochs; results go to a separate file")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/bench_training[_quick].json)")
+    parser.add_argument(
+        "--models", nargs="+", choices=sorted(MODELS), default=list(MODELS), help="models to time (default all)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        default="all",
+        help="where to run (default: the CPU, and the GPU if there is one)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads for both paths (default: PyTorch's choice)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 2,048 images, 3 epochs; results go to a separate file"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON output (default benchmarks/results/bench_training[_quick].json)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.num_images = 2048
@@ -290,22 +322,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not devices:
         parser.error("--device cuda: CUDA is not available on this machine")
 
-    digits, torchvision_name = load_images(args.num_images)
-    num_images = min(args.num_images, len(digits.train_images))
+    data, torchvision_name = load_images(args.num_images)
+    num_images = min(args.num_images, len(data.train_images))
     stand_in = torchvision_name != "MNIST"
-    print(f"Data: {num_images:,} training images of {digits.source}" + (" (standing in for MNIST: same shape, same cost per epoch)" if stand_in else ""))
-    print(f"Batch {BATCH_SIZE}, Adam; median of {args.epochs} epochs per path; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads; load average {load_average()}", flush=True)
+    print(
+        f"Data: {num_images:,} training images of {data.source}"
+        + (" (standing in for MNIST: same shape, same cost per epoch)" if stand_in else "")
+    )
+    print(
+        f"Batch {BATCH_SIZE}, Adam; median of {args.epochs} epochs per path; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads; load average {load_average()}",
+        flush=True,
+    )
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="aelib-bench-") as root:
-        dataset = lecture_dataset(digits, torchvision_name, num_images, root)
-        results = [benchmark_device(device, digits, dataset, num_images, args.models, args.epochs) for device in devices]
+        dataset = lecture_dataset(data, torchvision_name, num_images, root)
+        results = [benchmark_device(device, data, dataset, num_images, args.models, args.epochs) for device in devices]
     for result in results:
         print(f"\n{result['device']}: {result['device_name']}")
         print(format_table(result))
     report = {
         "benchmark": "one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder",
-        "data": digits.source,
+        "data": data.source,
         "stand_in_for_mnist": stand_in,
         "num_images": num_images,
         "batch_size": BATCH_SIZE,

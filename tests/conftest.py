@@ -1,23 +1,31 @@
 """Make the notebook tests GPU-aware: the `full` profile with CUDA, `quick` on a CPU.
 
-`pytest --profile full` (or `quick`) overrides the choice. The profile reaches the
+`pytest --profile full` (or `cpu`, `quick`) overrides the choice. The profile reaches the
 notebooks' kernels through the AELIB_PROFILE environment variable, which kernels
-started by nbval inherit.
+started by nbval inherit. AELIB_CACHE points them all at one fresh, empty model cache
+for the session (removed at its end), so no test ever loads a stale model.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from aelib.grading_plugin import retry_kernel_starts
+from aelib.instructor.plugin import retry_kernel_starts
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--profile",
-        choices=("full", "quick"),
+        choices=("full", "cpu", "quick"),
         default=None,
         help="scale profile for the lecture notebooks (default: full with CUDA, quick without)",
     )
@@ -30,9 +38,46 @@ def pytest_configure(config: pytest.Config) -> None:
 
         chosen = "full" if torch.cuda.is_available() else "quick"
     os.environ["AELIB_PROFILE"] = chosen
+    os.environ["AELIB_CACHE"] = _fresh_model_cache(config)
     os.environ.setdefault("AELIB_PROGRESS", "0")  # no progress widgets in stored or compared output
     retry_kernel_starts()  # test workers start kernels side by side: one that dies while starting starts again
 
 
+def _fresh_model_cache(config: pytest.Config) -> str:
+    """Return this session's model cache: a new empty folder, or the controller's in an xdist worker."""
+    handed_down = getattr(config, "workerinput", {}).get("aelib_cache")
+    if handed_down:
+        return handed_down
+    folder = tempfile.mkdtemp(prefix="aelib-test-cache-")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist there are no workers
+def pytest_configure_node(node) -> None:
+    """Hand the session's model cache to each xdist worker, so that all share one fresh cache."""
+    node.workerinput["aelib_cache"] = os.environ["AELIB_CACHE"]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"aelib profile: {os.environ.get('AELIB_PROFILE')}"
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """Return a function that imports `benchmarks/<name>.py` once, as running the script would."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers from beside themselves
+
+    def load(name: str) -> ModuleType:
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up by name
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    return load

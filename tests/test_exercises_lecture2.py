@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,6 +50,48 @@ class ResizeConv2d(nn.Module):
         return self.conv(self.up(x))
 
 
+def transposed_conv(x, weight, stride=1, padding=0):
+    b, c_in, h, w = x.shape
+    _, c_out, kh, kw = weight.shape
+    full = x.new_zeros(b, c_out, (h - 1) * stride + kh, (w - 1) * stride + kw)
+    for i in range(h):
+        for j in range(w):
+            stamp = (x[:, :, i, j, None, None, None] * weight).sum(dim=1)  # (B, C_out, kH, kW)
+            full[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += stamp
+    return full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding]
+
+
+def mistaken(*, flip=(), crop=True, one_side=False, swap_channels=False, overwrite=False, first_image_only=False,
+             first_channel_only=False):
+    """A stamp-and-add loop with one typical mistake switched on."""
+
+    def answer(x, weight, stride=1, padding=0):
+        if flip:
+            weight = weight.flip(flip)
+        if swap_channels:
+            weight = weight.transpose(0, 1)
+        b, c_in, h, w = x.shape
+        c_out, kh, kw = weight.shape[1:]
+        full = x.new_zeros(b, c_out, (h - 1) * stride + kh, (w - 1) * stride + kw)
+        for n in range(1 if first_image_only else b):
+            for i in range(h):
+                for j in range(w):
+                    for c in range(1 if first_channel_only else c_in):
+                        stamp = x[n, c, i, j] * weight[c]  # (C_out, kH, kW)
+                        window = (n, slice(None), slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw))
+                        if overwrite:
+                            full[window] = stamp
+                        else:
+                            full[window] += stamp
+        if not crop or padding == 0:
+            return full
+        if one_side:
+            return full[:, :, : -2 * padding, : -2 * padding]
+        return full[:, :, padding:-padding, padding:-padding]
+
+    return answer
+
+
 def not_implemented(*args, **kwargs):
     raise NotImplementedError("replace this line with your solution")
 
@@ -57,6 +101,7 @@ def test_reference_solutions_pass(capsys) -> None:
     assert verdict(capsys, ex.check_input_sizes, input_sizes) == "Exercise 2.2: correct"
     assert verdict(capsys, ex.check_transpose_padding, transpose_padding) == "Exercise 2.3: correct"
     assert verdict(capsys, ex.check_resize_conv, ResizeConv2d) == "Exercise 2.4: correct"
+    assert verdict(capsys, ex.check_transposed_conv, transposed_conv) == "Exercise 2.5: correct"
 
 
 def test_other_correct_answers_pass(capsys) -> None:
@@ -138,7 +183,8 @@ def test_wrong_solutions_get_a_hint(capsys) -> None:
 
 
 def test_raising_solutions_get_not_yet(capsys) -> None:
-    for check in (ex.check_bed_of_nails, ex.check_input_sizes, ex.check_transpose_padding, ex.check_resize_conv):
+    for check in (ex.check_bed_of_nails, ex.check_input_sizes, ex.check_transpose_padding, ex.check_resize_conv,
+                  ex.check_transposed_conv):
         out = verdict(capsys, check, not_implemented)
         assert out.endswith("not yet (not implemented yet: replace the `raise NotImplementedError` line with your code)")
     out = verdict(capsys, ex.check_bed_of_nails, lambda x, s: x[5])
@@ -152,3 +198,62 @@ def test_checks_do_not_change_global_randomness(capsys) -> None:
     verdict(capsys, ex.check_bed_of_nails, bed_of_nails)
     verdict(capsys, ex.check_resize_conv, ResizeConv2d)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_transposed_conv_other_correct_loops_pass(capsys) -> None:
+    assert verdict(capsys, ex.check_transposed_conv, mistaken()) == "Exercise 2.5: correct"  # one image, one channel at a time
+
+    def via_bed_of_nails(x, weight, stride=1, padding=0):  # section 4's equivalence, written with conv2d
+        b, c, h, w = x.shape
+        spread = x.new_zeros(b, c, (h - 1) * stride + 1, (w - 1) * stride + 1)
+        spread[..., ::stride, ::stride] = x
+        kh, kw = weight.shape[-2:]
+        y = F.conv2d(spread, weight.transpose(0, 1).flip(-2, -1), padding=(kh - 1, kw - 1))
+        return y[..., padding : y.shape[-2] - padding, padding : y.shape[-1] - padding]
+
+    assert verdict(capsys, ex.check_transposed_conv, via_bed_of_nails) == "Exercise 2.5: correct"
+
+    def in_float32(x, weight, stride=1, padding=0):  # a float32 output buffer rounds the float64 inputs
+        return transposed_conv(x.float(), weight.float(), stride, padding)
+
+    assert verdict(capsys, ex.check_transposed_conv, in_float32) == "Exercise 2.5: correct"
+
+
+def test_transposed_conv_mistakes_are_named(capsys) -> None:
+    def says(answer, *fragments):
+        out = verdict(capsys, ex.check_transposed_conv, answer)
+        assert out.startswith("Exercise 2.5: not yet (") and all(f in out for f in fragments), out
+
+    says(mistaken(flip=(-2, -1)), "kernel is flipped both ways")
+    says(mistaken(flip=(-1,)), "kernel is flipped left to right")
+    says(mistaken(crop=False), "the size before cropping", "padding=1")
+    says(mistaken(one_side=True), "cropped from one side only")
+    says(mistaken(swap_channels=True), "channels are mixed up", "(in_channels, out_channels, kH, kW)")
+    says(mistaken(overwrite=True), "wrong where stamps overlap", "+=")
+    says(mistaken(first_image_only=True), "first image of the batch is right")
+    says(mistaken(first_channel_only=True), "only input channel 0 contributes")
+    says(lambda x, weight, stride, padding: transposed_conv(x, weight, 1, padding),  # ignores the stride
+         "stride=2, padding=0 the output should be (1, 1, 7, 7), got (1, 1, 5, 5)", "(n - 1) * stride + kernel_size - 2 * padding")
+    says(lambda x, weight, stride, padding: transposed_conv(x, weight.transpose(-2, -1), stride, padding), "rows and columns are swapped")
+    says(lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding) + 0.5, "wrong values for x (1, 1, 2, 2)")
+    says(lambda x, weight, stride, padding: F.conv_transpose2d(x, weight, stride=stride, padding=padding),
+         "raised RuntimeError", "stamp-and-add loop")
+    says(lambda x, weight, stride, padding: torch.nn.functional.conv_transpose2d(x, weight, stride=stride, padding=padding),
+         "stamp-and-add loop")
+
+    def in_place(x, weight, stride, padding):
+        out = transposed_conv(x, weight, stride, padding)
+        x.zero_()
+        return out
+
+    says(in_place, "changed x or weight in place")
+    says(lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding).tolist(), "return a tensor, got list")
+
+
+def test_transposed_conv_check_is_quick_and_leaves_pytorch_intact(capsys) -> None:
+    started = time.perf_counter()
+    verdict(capsys, ex.check_transposed_conv, mistaken())  # the slowest loop: one image, one channel, one pixel at a time
+    assert time.perf_counter() - started < 10
+    verdict(capsys, ex.check_transposed_conv, not_implemented)
+    x, weight = torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    assert F.conv_transpose2d(x, weight).sum() == torch.conv_transpose2d(x, weight).sum() == 16

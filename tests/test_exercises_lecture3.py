@@ -155,3 +155,101 @@ def test_checks_do_not_disturb_the_global_random_state(capsys: pytest.CaptureFix
 
 def test_exercise_encoder_gives_the_stated_code_shape() -> None:
     assert ex.exercise_encoder()(torch.zeros(2, 1, 28, 28)).shape == (2, *ex.CODE_SHAPE)
+
+
+class BudgetAutoencoder(nn.Module):
+    """Exercise 3.4's reference: 53,473 parameters, a code of 32 numbers."""
+
+    def __init__(self, output_padding: int = 1, code_size: int = 32, width: int = 16) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 8, 3, stride=2, padding=1),  # 28x28 => 14x14
+            nn.ReLU(),
+            nn.Conv2d(8, width, 3, stride=2, padding=1),  # 14x14 => 7x7
+            nn.ReLU(),
+            nn.Flatten(),  # (B, width * 49)
+            nn.Linear(width * 49, code_size),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(code_size, width * 49),
+            nn.ReLU(),
+            nn.Unflatten(1, (width, 7, 7)),
+            nn.ConvTranspose2d(width, 8, 3, stride=2, padding=1, output_padding=output_padding),  # 7x7 => 14x14
+            nn.ReLU(),
+            nn.ConvTranspose2d(8, 1, 3, stride=2, padding=1, output_padding=output_padding),  # 14x14 => 28x28
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from aelib import load_mnist
+
+    data = load_mnist()
+    return data.train_images[:1024], data.test_images[:512]
+
+
+@pytest.fixture(scope="module")
+def trained_budget_model(digits) -> nn.Module:
+    from aelib import set_seed, train_autoencoder
+
+    set_seed(0)
+    model = BudgetAutoencoder()
+    train_autoencoder(model, digits[0], num_epochs=20, lr=3e-3, device="cpu", progress=False)
+    return model
+
+
+def test_budget_autoencoder_trained_passes(trained_budget_model, digits, capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = _verdict(lambda m: ex.check_budget_autoencoder(m, *digits), trained_budget_model, capsys)
+    assert verdict == "Exercise 3.4: correct"
+    assert trained_budget_model.training is False  # the check restores the model's mode
+
+
+class _ForwardAddsNoise(BudgetAutoencoder):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x)) + 0.1
+
+
+class _NotSequential(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = BudgetAutoencoder().encoder[0]  # a bare Conv2d
+        self.decoder = BudgetAutoencoder().decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def _with_dropout() -> nn.Module:
+    model = BudgetAutoencoder()
+    model.encoder.append(nn.Dropout(0.1))
+    return model
+
+
+def _no_transposed() -> nn.Module:
+    model = BudgetAutoencoder()
+    model.decoder = nn.Sequential(nn.Linear(32, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "hint"),
+    [
+        (BudgetAutoencoder, "test MSE"),  # untrained
+        (lambda: BudgetAutoencoder(output_padding=0), "output_padding"),
+        (lambda: BudgetAutoencoder(code_size=64), "code has 64 numbers"),
+        (lambda: BudgetAutoencoder(width=32), "parameters, the budget is 60,000"),
+        (_ForwardAddsNoise, "decoder(encoder(x))"),
+        (_NotSequential, "nn.Sequential"),
+        (_with_dropout, "Dropout"),
+        (_no_transposed, "ConvTranspose2d"),
+        (lambda: "a model", "nn.Module"),
+    ],
+)
+def test_budget_autoencoder_mistakes_are_named(make, hint: str, digits, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    verdict = _verdict(lambda m: ex.check_budget_autoencoder(m, *digits), make(), capsys)
+    assert verdict.startswith("Exercise 3.4: not yet (") and hint in verdict, verdict

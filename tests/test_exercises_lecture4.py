@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 
 import aelib
 from aelib.exercises import lecture4 as ex
@@ -31,6 +33,57 @@ def reference_salt_and_pepper(x, amount, generator):
 
 def reference_psnr(x, x_hat, data_range=1.0):
     return aelib.psnr(x, x_hat, data_range=data_range)
+
+
+def reference_denoising_step(model, optimizer, x, sigma, generator):
+    noisy = aelib.add_gaussian_noise(x, sigma, generator=generator)
+    loss = F.mse_loss(model(noisy), x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def denoising_step_with(*, input_noisy=True, target_clean=True, clip=True, reduction="mean", zero_grad=True, step=True, item=True, global_rng=False):
+    """Return a denoising step with one typical mistake switched on."""
+
+    def denoising_step(model, optimizer, x, sigma, generator):
+        if global_rng:
+            noisy = (x + sigma * torch.randn(x.shape)).clamp(0, 1)
+        else:
+            noisy = aelib.add_gaussian_noise(x, sigma, generator=generator, clip=clip)
+        loss = F.mse_loss(model(noisy if input_noisy else x), x if target_clean else noisy, reduction=reduction)
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        if step:
+            optimizer.step()
+        return loss.item() if item else loss.detach() * 2
+
+    return denoising_step
+
+
+def reference_anomaly_auroc(model, normal_images, anomalous_images):
+    images = torch.cat([normal_images, anomalous_images])
+    scores = aelib.reconstruction_errors(model, images)
+    labels = np.r_[np.zeros(len(normal_images)), np.ones(len(anomalous_images))]
+    return scores, roc_auc_score(labels, scores.numpy())
+
+
+def anomaly_auroc_with(*, train_mode=False, swap_labels=False, threshold=False, total=False, reverse=False):
+    """Return an anomaly scorer with one typical mistake switched on."""
+
+    def anomaly_auroc(model, normal_images, anomalous_images):
+        images = torch.cat([anomalous_images, normal_images] if reverse else [normal_images, anomalous_images])
+        with torch.no_grad():
+            x_hat = (model if train_mode else model.eval())(images)
+        errors = ((x_hat - images) ** 2).flatten(1)
+        scores = (errors.sum(dim=1) if total else errors.mean(dim=1)).numpy()
+        labels = np.r_[np.zeros(len(normal_images)), np.ones(len(anomalous_images))]
+        predictions = scores > np.median(scores) if threshold else scores
+        return scores, roc_auc_score(1 - labels if swap_labels else labels, predictions)
+
+    return anomaly_auroc
 
 
 CASES = {
@@ -64,6 +117,47 @@ CASES = {
             lambda scores, fpr: np.quantile(scores, 1 - fpr, method="lower") - 1e-9,  # one too many
         ],
     ),
+    "4.4": (
+        ex.check_denoising_step,
+        reference_denoising_step,
+        [
+            denoising_step_with(target_clean=False),
+            denoising_step_with(input_noisy=False),
+            denoising_step_with(clip=False),
+            denoising_step_with(reduction="sum"),
+            denoising_step_with(zero_grad=False),
+            denoising_step_with(step=False),
+            denoising_step_with(item=False),
+            denoising_step_with(global_rng=True),
+        ],
+    ),
+    "4.5": (
+        ex.check_anomaly_auroc,
+        reference_anomaly_auroc,
+        [
+            anomaly_auroc_with(train_mode=True),
+            anomaly_auroc_with(swap_labels=True),
+            anomaly_auroc_with(threshold=True),
+            anomaly_auroc_with(total=True),
+            anomaly_auroc_with(reverse=True),
+        ],
+    ),
+}
+
+HINTS = {
+    ("4.4", 0): "the target must be the clean batch",
+    ("4.4", 1): "feed the noisy batch",
+    ("4.4", 2): "not clipped to [0, 1]",
+    ("4.4", 3): "the loss is a sum over pixels",
+    ("4.4", 4): "call optimizer.zero_grad() before loss.backward()",
+    ("4.4", 5): "the parameters did not change",
+    ("4.4", 6): "returned",
+    ("4.4", 7): "draw the noise from `generator`",
+    ("4.5", 0): "model.eval()",
+    ("4.5", 1): "label the anomalies 1",
+    ("4.5", 2): "not thresholded ones",
+    ("4.5", 3): "sums of squared errors",
+    ("4.5", 4): "wrong order",
 }
 
 
@@ -76,7 +170,9 @@ def test_reference_solution_is_correct(capsys: pytest.CaptureFixture[str], exerc
 @pytest.mark.parametrize("exercise_id, index", [(k, i) for k, (_, _, wrong) in sorted(CASES.items()) for i in range(len(wrong))])
 def test_wrong_solution_is_not_yet(capsys: pytest.CaptureFixture[str], exercise_id: str, index: int) -> None:
     check, _, wrong = CASES[exercise_id]
-    assert verdict(capsys, check, wrong[index]).startswith(f"Exercise {exercise_id}: not yet (")
+    line = verdict(capsys, check, wrong[index])
+    assert line.startswith(f"Exercise {exercise_id}: not yet (")
+    assert HINTS.get((exercise_id, index), "") in line  # the hint names this mistake
 
 
 @pytest.mark.parametrize("exercise_id", sorted(CASES))

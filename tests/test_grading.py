@@ -1,9 +1,9 @@
-"""aelib-grade for real: generated submissions graded with nbval, exact scores, submission files untouched.
+"""aelib-grade for real: generated submissions graded in their sandboxes, exact scores, files untouched.
 
-The generated submissions answer a small fixture lecture (tests/fixtures/grading/), with
-three of lecture 1's exercises worth 1, 1 and 2 points, so that each nbval run takes
-seconds. The lectures themselves are graded too: full marks for the reference, zero for
-the student copy. Everything here is graded in two batches, two submissions at a time.
+The submissions answer two small fixture lectures (tests/fixtures/grading/): one with
+three of lecture 1's exercises worth 1, 1 and 2 points, one with exercises 2.1 and 3.2,
+so that each run takes seconds. Hostile submissions are in test_grading_attacks.py,
+the probes and judges themselves in test_grading_probes.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,33 +20,35 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aelib import grading, grading_plugin
-from aelib.student import student_notebook
+from aelib.instructor import grading, judging, plugin, reporting, sandbox
+from aelib.instructor.student import student_notebook
+from aelib.instructor.submission import graded_notebook, identify, load_references, read_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "grading"
 FIXTURE = FIXTURE_DIR / "grading_fixture.ipynb"
 TIMEOUT = 20  # seconds per cell: several times what a fixture cell needs on a busy CPU; what each hang costs
-LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
-STUDENT_COPIES = sorted((ROOT / "student").glob("*.ipynb"))
 
 SLIDE_MSE = '''def mse(x, x_hat):
     return ((x - x_hat) ** 2).sum().sqrt()'''
 ENCODE_WITH_GRADIENTS = '''def encode(model, images):
     return model.encoder(images.flatten(1))'''
 WRONG_ENCODE_VERDICT = "Exercise 1.4: not yet (the codes track gradients: compute them under torch.no_grad())\n"
+WRONG_LECTURE = "handed in as lecture fixture_b (its file name) but it answers lecture fixture: graded as lecture fixture"
 
-# submission -> (points per exercise, substrings of its reason); None: no lecture recognised.
+# submission -> (points per exercise, the reasons' beginnings, in order); None: no lecture recognised.
 EXPECTED = {
     "correct": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "partly_wrong": ({"1.1": 0, "1.3": 1, "1.4": 2}, ["1.1: not yet (that is the slide's formula"]),
-    "raising": ({"1.1": 0, "1.3": 0, "1.4": 2}, ["1.1: raised NameError: name 'mse' is not defined", "1.3: not yet (your code raised ZeroDivisionError"]),
+    "raising": ({"1.1": 0, "1.3": 0, "1.4": 2}, ["1.1: not yet (your code raised NameError: name 'mse' is not defined)", "1.3: not yet (your code raised ZeroDivisionError"]),
     "hanging": ({"1.1": 0, "1.3": 1, "1.4": 2}, [f"1.1: timed out after {TIMEOUT} s"]),
-    "hanging_uninterruptible": ({"1.1": 1, "1.3": 0, "1.4": 2}, [f"code cell 4 ('import signal') timed out after {TIMEOUT} s", "1.3: raised NameError"]),
+    "hanging_uninterruptible": ({"1.1": 1, "1.3": 0, "1.4": 2}, [f"code cell 4 ('import signal') timed out after {TIMEOUT} s", "1.3: not yet (your code raised NameError"]),
     "deleted_check": ({"1.1": 1, "1.3": 0, "1.4": 2}, ["1.3: check cell deleted"]),
-    "tampered": ({"1.1": 0, "1.3": 1, "1.4": 0}, ["1.1: check cell was edited; the instructor's version was restored", "1.4: not yet (the codes track gradients"]),
+    "tampered": ({"1.1": 0, "1.3": 1, "1.4": 0}, ["1.1: check cell was edited; the grader's probe took its place", "1.1: not yet (that is the slide's formula", "1.4: not yet (the codes track gradients"]),
     "unsolved_student_copy": ({"1.1": 0, "1.3": 0, "1.4": 0}, ["1.1: not yet (not implemented)", "1.3: not yet (not implemented)", "1.4: not yet (not implemented)"]),
     "no_ids_no_metadata": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
+    "early_check_copy": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
+    "grading_fixture_b_alice": ({"1.1": 1, "1.3": 1, "1.4": 2}, [WRONG_LECTURE]),
     "not_json_grading_fixture": ({"1.1": 0, "1.3": 0, "1.4": 0}, ["not valid JSON at line 1"]),
     "empty": (None, ["empty file"]),
 }
@@ -55,13 +58,15 @@ def _cell(nb: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if c.id == cell_id)
 
 
+def fixture() -> nbformat.NotebookNode:
+    return nbformat.read(FIXTURE, as_version=4)
+
+
 def _write_submissions(folder: Path) -> dict[str, Path]:
     """Write one submission per case of EXPECTED, each derived from the fixture lecture."""
-    def fixture() -> nbformat.NotebookNode:
-        return nbformat.read(FIXTURE, as_version=4)
-
     paths = {name: folder / f"{name}.ipynb" for name in EXPECTED}
     shutil.copyfile(FIXTURE, paths["correct"])
+    shutil.copyfile(FIXTURE, paths["grading_fixture_b_alice"])
 
     nb = fixture()
     _cell(nb, "solution-1-1").source = SLIDE_MSE
@@ -103,29 +108,35 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
         cell["metadata"] = {}
     paths["no_ids_no_metadata"].write_text(json.dumps(raw))
 
+    nb = fixture()  # the student ran a copy of a check cell (same id and metadata) before writing the solution
+    position = nb.cells.index(_cell(nb, "solution-1-1"))
+    nb.cells.insert(position, nbformat.from_dict(json.loads(json.dumps(_cell(nb, "check-1-1")))))
+    nbformat.write(nb, paths["early_check_copy"], version=nbformat.NO_CONVERT)
+
     paths["not_json_grading_fixture"].write_text('{"cells": [{"cell_type": "code", "source": "print(1)"')
     paths["empty"].write_bytes(b"")
     return paths
 
 
-def _hashes(paths) -> dict[Path, str]:
-    return {Path(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+def _hashes(folder: Path) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
-def references() -> dict[str, grading.Reference]:
-    refs, problems = grading.load_references(FIXTURE_DIR)
-    assert not problems
+def references() -> dict:
+    refs, problems = load_references(FIXTURE_DIR)
+    assert problems == []
     return refs
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, references):
-    """Grade every generated submission once, for real; return the scores by case and the file hashes."""
-    paths = _write_submissions(tmp_path_factory.mktemp("submissions"))
-    before = _hashes(paths.values())
+    """Grade every generated submission once, for real, in sandboxes; return the scores by case and the file hashes."""
+    folder = tmp_path_factory.mktemp("submissions")
+    paths = _write_submissions(folder)
+    before = _hashes(folder) | _hashes(FIXTURE_DIR)
     scores = grading.grade(list(paths.values()), references, timeout=TIMEOUT, jobs=2)
-    return dict(zip(paths, scores)), before, _hashes(paths.values())
+    return dict(zip(paths, scores)), before, _hashes(folder) | _hashes(FIXTURE_DIR)
 
 
 @pytest.mark.parametrize("case", EXPECTED)
@@ -139,14 +150,12 @@ def test_exact_scores_and_reasons(graded, case):
         assert score.lecture == "fixture"
         assert score.points == points, score.reasons
         assert score.max_points == {"1.1": 1, "1.3": 1, "1.4": 2}
-        assert score.total == sum(points.values())
-    for reason in reasons:
-        assert any(r.startswith(reason) for r in score.reasons), score.reasons
-    if not reasons:
-        assert score.reasons == []
+    assert len(score.reasons) == len(reasons), score.reasons
+    for got, want in zip(score.reasons, reasons):
+        assert got.startswith(want), score.reasons
 
 
-def test_submission_files_are_unchanged(graded):
+def test_submission_and_reference_files_are_unchanged(graded):
     _, before, after = graded
     assert before == after
 
@@ -154,7 +163,8 @@ def test_submission_files_are_unchanged(graded):
 def test_csv_and_table(graded, tmp_path):
     scores, _, _ = graded
     out = tmp_path / "scores.csv"
-    grading.write_csv(list(scores.values()), out)
+    reporting.write_csv(list(scores.values()), out)
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"], "no temporary file is left behind"
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["submission", "lecture", "1.1", "1.3", "1.4", "total", "max", "reason"]
@@ -162,44 +172,78 @@ def test_csv_and_table(graded, tmp_path):
     assert by_case["tampered"]["total"] == "1" and by_case["tampered"]["max"] == "4"
     assert by_case["correct"]["1.4"] == "2" and by_case["correct"]["reason"] == ""
     assert by_case["empty"]["1.1"] == "" and by_case["empty"]["reason"] == "empty file"
-    table = grading.format_table(list(scores.values())).splitlines()
+    table = reporting.format_table(list(scores.values())).splitlines()
     assert table[0].split()[:4] == ["submission", "lecture", "1.1", "1.3"]
     assert len(table) == 2 + len(scores)
 
 
-def test_restore_checks_puts_back_source_metadata_and_output(references):
-    ref = references["fixture"]
-    nb = nbformat.read(FIXTURE, as_version=4)
-    _cell(nb, "check-1-1").source = 'print("Exercise 1.1: correct")'
-    _cell(nb, "check-1-4").outputs = []
-    _cell(nb, "check-1-4").metadata = {"tags": ["nbval-skip"]}
-    _cell(nb, "config").id = "check-1-3"  # a student cell that took a check cell's id
-    positions, missing, edited = grading._restore_checks(nb, ref)
-    assert missing == [] and edited == ["1.1", "1.3"]  # the id thief lost its cell to check 1.3
-    for check in ref.checks:
-        cell = next(c for c in nb.cells if c.id == check.cell.id)
-        assert (cell.source, cell.metadata, cell.outputs, cell.execution_count) == (
-            check.cell.source, check.cell.metadata, check.cell.outputs, check.cell.execution_count)
-    assert len({c.id for c in nb.cells}) == len(nb.cells)
-    assert {n: c.exercise for n, c in positions.items()} == {0: "1.3", 2: "1.1", 6: "1.4"}
+def test_csv_cells_never_start_a_formula(tmp_path):
+    score = reporting.Score("=HYPERLINK(\"http://x\")", "1", {"1.1": 0}, {"1.1": 1}, ["@SUM(1)"])
+    reporting.write_csv([score], tmp_path / "scores.csv")
+    row = list(csv.reader((tmp_path / "scores.csv").open()))[1]
+    assert row[0].startswith("'=") and row[-1] == "'@SUM(1)"
+
+
+def test_the_graded_notebook_has_a_probe_where_the_instructor_put_each_check(references):
+    nb = json.loads(FIXTURE.read_text())
+    nb["cells"].insert(2, dict(nb["cells"][3]))  # an early copy of check 1.1, with its id
+    nb["cells"][6]["metadata"] = {"aelib": "1.3"}  # malformed metadata on check 1.3: found by id all the same
+    built = graded_notebook(nb, references["fixture"], {"1.1": 11, "1.3": 13, "1.4": 14}, "/scratch/answers")
+    assert (built.missing, built.edited) == ([], [])
+    assert {n: (c.exercise, seed) for n, (c, seed) in built.probes.items()} == {3: ("1.1", 11), 5: ("1.3", 13), 7: ("1.4", 14)}
+    sources = [c.source for c in built.nb.cells]
+    assert sources[1] == "".join(nb["cells"][2]["source"]), "the early copy stays a plain cell"
+    assert "run_probe('1.1', 11, '/scratch/answers', lambda: (mse, ))" in sources[3]
+    assert "# NBVAL_CHECK_OUTPUT" not in sources[3] and "from aelib.exercises import lecture1 as ex" in sources[3]
+    assert all(c.metadata.get("tags", []) in ([], ["aelib-probe"]) for c in built.nb.cells), "no tag or metadata of the student's survives"
+
+
+def test_a_lecture_is_told_by_what_the_notebook_holds(references):
+    nb, _ = read_submission(FIXTURE.read_bytes())
+    assert identify(nb, Path("01_alice.ipynb"), references) == (references["fixture"], "")
+    nb["metadata"]["aelib"]["lecture"] = "fixture_b"
+    ref, note = identify(nb, Path("alice.ipynb"), references)
+    assert ref is references["fixture"] and note.startswith("handed in as lecture fixture_b (its metadata)")
+    assert identify(None, Path("grading_fixture_b_late.ipynb"), references) == (references["fixture_b"], "")
+
+
+def test_every_lecture_and_student_copy_has_its_check_cells_found():
+    """The real lectures, and the student copies made from them, are recognised with a probe for every check."""
+    references, problems = load_references(ROOT / "lectures")
+    assert problems == []
+    for path in sorted((ROOT / "lectures").glob("*.ipynb")):
+        copy = student_notebook(nbformat.read(path, as_version=4), path)
+        for nb in (json.loads(path.read_text()), json.loads(nbformat.writes(copy))):
+            ref, note = identify(nb, path, references)
+            built = graded_notebook(nb, ref, {c.exercise: 0 for c in ref.checks}, "/scratch/answers")
+            assert (ref.path, note, built.missing, built.edited) == (path, "", [], [])
+            assert len(built.probes) == len(ref.checks)
+
+
+def test_records_survive_garbage(tmp_path):
+    good = {"cell": 2, "when": "call", "outcome": "failed", "error": "Timeout", "output": "", "xfail": False}
+    text = "\n".join(["garbage", "[1, 2]", json.dumps({"cell": "2"}), "{" * 100_000, json.dumps(good), '{"cell": true}'])
+    assert judging.parse_records(text) == {2: {k: good[k] for k in ("cell", "when", "outcome", "error", "output")}}
 
 
 def test_a_kernel_that_keeps_dying_while_starting_is_reported(tmp_path, references, monkeypatch):
     """When nbval's own retries (tested below) run out, the score says it was the machine, not the notebook."""
-    record = {"cell": 0, "when": "setup", "outcome": "failed", "error": grading_plugin.KERNEL_DIED, "output": "", "xfail": False}
+    assert (judging.KERNEL_DIED, grading.KERNEL_START_ATTEMPTS) == (plugin.KERNEL_DIED, plugin.KERNEL_START_ATTEMPTS)
+    record = {"cell": 0, "when": "setup", "outcome": "failed", "error": plugin.KERNEL_DIED, "output": "", "xfail": False}
     calls = []
 
-    def dying_run(*args, **kwargs):
+    def dying_run(self, argv, scratch, env, *, deadline):
         calls.append(1)
-        return {0: record}, f"RuntimeError: {grading_plugin.KERNEL_DIED}"
+        return sandbox.Outcome(1, f"RuntimeError: {plugin.KERNEL_DIED}", json.dumps(record))
 
-    monkeypatch.setattr(grading, "_run_nbval", dying_run)
-    score = grading.grade_submission(_write_submissions(tmp_path)["correct"], references, timeout=TIMEOUT)
+    monkeypatch.setattr(sandbox.Sandbox, "run", dying_run)
+    with sandbox.Sandbox(sandboxed=False) as box:
+        score = grading.grade_submission(_write_submissions(tmp_path)["correct"], references, box, timeout=TIMEOUT)
     assert len(calls) == 1 and score.total == 0
-    assert score.reasons[0].startswith(f"the kernel died while starting, {grading_plugin.KERNEL_START_ATTEMPTS} times")
+    assert score.reasons[0].startswith(f"the kernel died while starting, {plugin.KERNEL_START_ATTEMPTS} times")
 
 
-@pytest.mark.parametrize(("message", "starts"), [(grading_plugin.KERNEL_DIED, 2), ("some other failure", 1)])
+@pytest.mark.parametrize(("message", "starts"), [(plugin.KERNEL_DIED, 2), ("some other failure", 1)])
 def test_nbval_starts_a_dying_kernel_again_and_nothing_else(monkeypatch, message, starts):
     """A real kernel, whose first start is made to fail as a port race makes it fail; other errors are not retried."""
     from jupyter_client.blocking.client import BlockingKernelClient
@@ -216,7 +260,7 @@ def test_nbval_starts_a_dying_kernel_again_and_nothing_else(monkeypatch, message
         return real_wait(self, timeout=timeout)
 
     monkeypatch.setattr(BlockingKernelClient, "wait_for_ready", fails_first)
-    grading_plugin.retry_kernel_starts()
+    plugin.retry_kernel_starts()
     if starts == 1:
         with pytest.raises(RuntimeError, match=message):
             kernel.RunningKernel(kernel.CURRENT_ENV_KERNEL_NAME)
@@ -229,44 +273,52 @@ def test_nbval_starts_a_dying_kernel_again_and_nothing_else(monkeypatch, message
     assert len(waits) == starts
 
 
-def test_references_need_stored_outputs(tmp_path):
-    nb = nbformat.read(FIXTURE, as_version=4)
-    _cell(nb, "check-1-3").execution_count = None
-    nbformat.write(nb, tmp_path / "01_unexecuted.ipynb")
-    refs, problems = grading.load_references(tmp_path)
-    assert refs == {} and "make outputs" in problems[0]
+def test_references_report_checks_they_cannot_grade(tmp_path):
+    nb = fixture()
+    _cell(nb, "check-1-3").source = "# NBVAL_CHECK_OUTPUT\nex.check_num_parameters(num_parameters, strict=True)"
+    _cell(nb, "check-1-4").metadata["aelib"]["exercise"] = "9.9"
+    nbformat.write(nb, tmp_path / "01_lecture.ipynb")
+    refs, problems = load_references(tmp_path)
+    assert [c.exercise for c in refs["fixture"].checks] == ["1.1", "9.9"]
+    assert "check cell check-1-3 (exercise 1.3): pass the student's objects to the check positionally" in problems[0]
+    assert "(exercise 9.9): no probe and judge for it" in problems[1]
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aelib.instructor.cli", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_command_line(tmp_path):
     (tmp_path / "empty.ipynb").write_bytes(b"")
-    (tmp_path / "grading_fixture_broken.ipynb").write_text("not json")
-    out = tmp_path / "scores.csv"
-    run = subprocess.run(
-        [sys.executable, "-m", "aelib.grading", str(tmp_path), "--lectures", str(FIXTURE_DIR), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )
+    (tmp_path / "grading_fixture_damaged.ipynb").write_text("not json")
+    out = tmp_path / "out" / "scores.csv"
+    out.parent.mkdir()
+    run = _cli(str(tmp_path), "--lectures", str(FIXTURE_DIR), "--out", str(out), "--memory", "2G")
     assert run.returncode == 0, run.stderr
-    assert "2 submissions graded" in run.stdout
+    assert "2 submissions graded" in run.stdout and "WARNING" not in run.stderr
     rows = list(csv.reader(out.open()))
     assert rows[1][-1] == "empty file" and rows[2][-3:] == ["0", "4", "not valid JSON at line 1: not a notebook file, or a damaged one"]
     (tmp_path / "nothing").mkdir()
-    bad = subprocess.run([sys.executable, "-m", "aelib.grading", str(tmp_path), "--lectures", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    bad = _cli(str(tmp_path), "--lectures", str(tmp_path / "nothing"))
     assert bad.returncode == 2 and "no reference lectures" in bad.stderr
+    assert _cli(str(tmp_path), "--memory", "lots").returncode == 2
 
 
-def test_lectures_grade_to_full_marks_and_student_copies_to_zero():
-    """Every reference lecture earns every point; its student copy, unsolved, earns none."""
-    references, problems = grading.load_references(ROOT / "lectures")
-    assert not problems
-    assert [p.name for p in STUDENT_COPIES] == [p.name for p in LECTURES], "run `make student`"
-    paths = LECTURES + STUDENT_COPIES
-    before = _hashes(paths)
-    scores = grading.grade(paths, references, timeout=600, jobs=2)
-    assert _hashes(paths) == before
-    for path, score in zip(paths, scores):
-        assert score.lecture and score.max_total >= 3, f"{path.name}: no exercises found"
-        if path.parent.name == "lectures":
-            assert (score.total, score.reasons) == (score.max_total, []), f"{path.name}: {score.reasons}"
-        else:
-            assert score.total == 0, f"{path.name}: {score.points}"
-            assert all("not yet (not implemented)" in r for r in score.reasons), score.reasons
+def test_without_bubblewrap_grading_refuses_unless_told_no_sandbox(tmp_path):
+    (tmp_path / "bin").mkdir()
+    os.symlink(shutil.which("setpriv") or "/usr/bin/setpriv", tmp_path / "bin" / "setpriv")
+    env = {**os.environ, "PATH": str(tmp_path / "bin")}  # python is run by its full path; bwrap is nowhere
+    (tmp_path / "empty.ipynb").write_bytes(b"")
+    refused = _cli(str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), env=env)
+    assert refused.returncode == 2 and not (tmp_path / "s.csv").exists()
+    assert "bubblewrap is not installed" in refused.stderr and "apt-get install bubblewrap" in refused.stderr and "--no-sandbox" in refused.stderr
+    trusted = _cli(str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), "--no-sandbox", env=env)
+    assert trusted.returncode == 0 and "WARNING: --no-sandbox" in trusted.stderr and (tmp_path / "s.csv").exists()
+
+
+def test_bytes_and_sizes():
+    assert [sandbox.parse_bytes(t) for t in ("4G", "4GiB", "512m", "1048576")] == [4 * 2**30, 4 * 2**30, 512 * 2**20, 2**20]
+    assert sandbox.format_bytes(4 * 2**30) == "4 GiB" and sandbox.format_bytes(1536 * 2**20) == "1.5 GiB"
+    for bad in ("", "4X", "-1G", "1K"):
+        with pytest.raises(ValueError):
+            sandbox.parse_bytes(bad)

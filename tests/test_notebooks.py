@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
@@ -25,8 +26,13 @@ def _text(output) -> str:
     return str(data.get("text/plain", "")) if set(data) <= {"text/plain"} else ""
 
 
-def test_there_are_lectures():
-    assert len(LECTURES) >= 1
+def test_the_book_lists_every_lecture_and_only_those():
+    """The book builds only the pages of _toc.yml: a lecture missing there would silently vanish from it."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+    listed = [page for page in chapters if page.startswith("lectures/")]
+    assert LECTURES, "no lecture notebooks found"
+    assert listed == [f"lectures/{path.stem}" for path in LECTURES]
 
 
 def test_every_code_cell_was_executed_and_stored(notebook):

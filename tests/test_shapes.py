@@ -18,10 +18,10 @@ def _real_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
     return shapes
 
 
-@pytest.mark.parametrize("hidden_layer", [1, 4, 7])
-def test_trace_matches_running_the_layers_by_hand(hidden_layer: int) -> None:
+@pytest.mark.parametrize("code_kernel_size", [1, 4, 7])
+def test_trace_matches_running_the_layers_by_hand(code_kernel_size: int) -> None:
     torch.manual_seed(0)
-    model = aelib.ConvAutoencoder(hidden_layer=hidden_layer)
+    model = aelib.ConvAutoencoder(code_kernel_size=code_kernel_size)
     trace = aelib.trace_shapes(model, (1, 28, 28))
     assert [layer.output_shape for layer in trace] == _real_shapes(model, torch.zeros(2, 1, 28, 28))
     assert trace.output_shape == (1, 28, 28)
@@ -59,7 +59,7 @@ def test_output_shape_is_the_models_not_the_last_layers() -> None:
 
 
 def test_table_lists_every_layer_in_order() -> None:
-    text = str(aelib.trace_shapes(aelib.ConvAutoencoder(final_activation="sigmoid"), (1, 28, 28)))
+    text = str(aelib.trace_shapes(aelib.ConvAutoencoder(final_activation=nn.Sigmoid), (1, 28, 28)))
     lines = text.splitlines()
     assert lines[0].split() == ["layer", "type", "output", "shape", "parameters"]
     assert lines[2].split() == ["input", "(1,", "28,", "28)"]
@@ -80,7 +80,7 @@ def test_a_model_without_submodules_is_its_own_row() -> None:
     assert [(row.name, row.output_shape, row.num_params) for row in trace] == [("Conv2d", (2, 3, 3), 20)]
 
 
-def test_trace_restores_mode_removes_hooks_and_keeps_no_grad() -> None:
+def test_trace_restores_mode_and_removes_hooks() -> None:
     model = aelib.ConvAutoencoder().train()
     aelib.trace_shapes(model, (1, 28, 28))
     assert model.training

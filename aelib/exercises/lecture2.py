@@ -6,7 +6,8 @@ with PyTorch or with aelib's reference; it prints one verdict line (see `exercis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from torch import nn
 from ..upsampling import upsample_bed_of_nails
 from . import exercise
 
-__all__ = ["check_bed_of_nails", "check_input_sizes", "check_transpose_padding", "check_resize_conv"]
+__all__ = ["check_bed_of_nails", "check_input_sizes", "check_transpose_padding", "check_resize_conv", "check_transposed_conv"]
 
 
 @exercise("2.1")
@@ -136,4 +137,118 @@ def _resize_conv_problem(resize_conv: type[nn.Module]) -> str | None:
         if spread > 1e-5 * max(1.0, flat.abs().max().item()):
             return (f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
                     "resize first, then use a stride-1 convolution with 'same' padding")
+    return None
+
+
+# (batch, in_channels, out_channels, H, W, kH, kW, stride, padding), simplest first, so the first
+# failing case isolates one idea: stamping, stride, cropping, channels, a batch.
+_TRANSPOSED_CASES = [
+    (1, 1, 1, 2, 2, 3, 3, 1, 0),
+    (1, 1, 1, 3, 4, 3, 2, 1, 0),
+    (1, 1, 1, 3, 3, 3, 3, 2, 0),
+    (1, 1, 1, 4, 3, 4, 4, 2, 1),
+    (1, 1, 1, 3, 5, 3, 3, 3, 2),
+    (1, 2, 2, 3, 4, 3, 3, 2, 1),
+    (1, 3, 1, 3, 3, 2, 2, 2, 0),
+    (1, 1, 4, 3, 3, 3, 3, 2, 1),
+    (1, 3, 2, 4, 3, 2, 3, 1, 1),
+    (3, 2, 3, 3, 3, 3, 3, 2, 1),
+    (2, 4, 4, 5, 4, 4, 4, 2, 1),
+]
+
+
+# Loose enough for an answer computed in float32 (a `torch.zeros` output buffer), far tighter than any mistake.
+_CLOSE = dict(rtol=1e-5, atol=1e-5)
+
+
+@contextlib.contextmanager
+def _without_conv_transpose() -> Iterator[None]:
+    """Make PyTorch's transposed convolutions raise, so that the answer must be the student's own loop."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("this exercise asks for a stamp-and-add loop, not PyTorch's conv_transpose2d (the check compares with it)")
+
+    saved = (F.conv_transpose2d, torch.conv_transpose2d)
+    F.conv_transpose2d = torch.conv_transpose2d = refuse
+    try:
+        yield
+    finally:
+        F.conv_transpose2d, torch.conv_transpose2d = saved
+
+
+def _crop_one_side(full: torch.Tensor, padding: int) -> torch.Tensor:
+    """Crop 2 * padding rows and columns from the bottom and right only."""
+    if padding == 0:
+        return full
+    return full[..., : -2 * padding, : -2 * padding]
+
+
+def _named_mistake(got: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> str | None:
+    """Recognise a typical wrong answer by recomputing it with PyTorch; None if it is none of them."""
+
+    def same(candidate: torch.Tensor) -> bool:
+        return candidate.shape == got.shape and torch.allclose(got, candidate, **_CLOSE)
+
+    def conv_t(w: torch.Tensor, p: int = padding) -> torch.Tensor:
+        return F.conv_transpose2d(x, w, stride=stride, padding=p)
+
+    flips = {"both ways (rows and columns)": (-2, -1), "upside down (rows)": (-2,), "left to right (columns)": (-1,)}
+    for how, dims in flips.items():
+        if weight.shape[-2] * weight.shape[-1] > 1 and same(conv_t(weight.flip(dims))):
+            return (f"the kernel is flipped {how}: a transposed convolution stamps the kernel as it is, "
+                    "weight[i, o, a, b] lands on output (h * stride + a, w * stride + b) before cropping")
+    if weight.shape[-2] == weight.shape[-1] and same(conv_t(weight.transpose(-2, -1))):
+        return "the kernel's rows and columns are swapped: kernel row a goes to output row h * stride + a"
+    if weight.shape[0] == weight.shape[1] > 1 and same(conv_t(weight.transpose(0, 1))):
+        return ("the channels are mixed up: a transposed convolution's weight is (in_channels, out_channels, kH, kW), "
+                "the other way round from Conv2d's")
+    if padding and same(_crop_one_side(conv_t(weight, 0), padding)):
+        return "the padding is cropped from one side only: crop `padding` rows and columns from every side"
+    for c in range(x.shape[1]) if x.shape[1] > 1 else ():
+        alone = F.conv_transpose2d(x[:, c : c + 1], weight[c : c + 1], stride=stride, padding=padding)
+        if same(alone):
+            return f"only input channel {c} contributes: every input channel stamps its own kernel, and the stamps add up"
+    if x.shape[0] > 1 and torch.allclose(got[:1], conv_t(weight)[:1], **_CLOSE):
+        return "the first image of the batch is right but not the others: stamp every image of the batch"
+    return None
+
+
+@exercise("2.5")
+def check_transposed_conv(transposed_conv: Callable[..., torch.Tensor]) -> str | None:
+    """Compare `transposed_conv(x, weight, stride, padding)` with `F.conv_transpose2d` on several settings."""
+    g = torch.Generator().manual_seed(0)
+    cases = []
+    for b, c_in, c_out, h, w, kh, kw, stride, padding in _TRANSPOSED_CASES:
+        x = torch.randn(b, c_in, h, w, generator=g, dtype=torch.float64)
+        weight = torch.randn(c_in, c_out, kh, kw, generator=g, dtype=torch.float64)  # (in_channels, out_channels, kH, kW)
+        want = F.conv_transpose2d(x, weight, stride=stride, padding=padding)  # computed before PyTorch's is hidden
+        cases.append((x, weight, stride, padding, want))
+    for x, weight, stride, padding, want in cases:
+        args = f"x {tuple(x.shape)}, weight {tuple(weight.shape)}, stride={stride}, padding={padding}"
+        inputs = (x.clone(), weight.clone())
+        with _without_conv_transpose():
+            got = transposed_conv(inputs[0], inputs[1], stride, padding)
+        if not isinstance(got, torch.Tensor):
+            return f"return a tensor, got {type(got).__name__} for {args}"
+        if not (torch.equal(inputs[0], x) and torch.equal(inputs[1], weight)):
+            return "your function changed x or weight in place; write into a new output tensor"
+        got = got.detach().double()
+        if got.shape != want.shape:
+            uncropped = tuple(want.shape[:2]) + tuple(n + 2 * padding for n in want.shape[2:])
+            if padding and tuple(got.shape) == uncropped:
+                return (f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
+                        f"and columns from each side to get {tuple(want.shape)}")
+            return (f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
+                    "each spatial size is (n - 1) * stride + kernel_size - 2 * padding")
+        if not torch.allclose(got, want, **_CLOSE):
+            mistake = _named_mistake(got, x, weight, stride, padding)
+            if mistake:
+                return f"for {args}: {mistake}"
+            overlap = F.conv_transpose2d(torch.ones_like(x[:1, :1]), torch.ones_like(weight[:1, :1]), stride=stride, padding=padding)
+            wrong = ~torch.isclose(got, want, **_CLOSE).all(dim=(0, 1))  # (H_out, W_out): wrong in some image or channel
+            if not wrong[overlap[0, 0] == 1].any():
+                return (f"for {args} the values are right where one stamp lands but wrong where stamps overlap: "
+                        "add each stamp into the output (+=), do not overwrite it")
+            return (f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
+                    "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped from each side")
     return None

@@ -2,7 +2,8 @@
 
 3.1 count a (transposed) convolution's parameters; 3.2 build the transposed
 convolution that mirrors an encoder layer (choosing its output_padding); 3.3 write a
-decoder for a given code shape.
+decoder for a given code shape; 3.4 build and train a small convolutional autoencoder
+within a budget (the check trains nothing: it measures the trained model).
 """
 
 from __future__ import annotations
@@ -13,9 +14,21 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..training import evaluate_mse
 from . import exercise
 
-__all__ = ["check_conv_parameters", "check_mirror_layer", "check_make_decoder", "exercise_encoder", "CODE_SHAPE"]
+__all__ = [
+    "check_conv_parameters",
+    "check_mirror_layer",
+    "check_make_decoder",
+    "check_budget_autoencoder",
+    "exercise_encoder",
+    "CODE_SHAPE",
+    "MAX_PARAMETERS",
+    "MAX_CODE_SIZE",
+    "MSE_FRACTION",
+    "ALLOWED_LAYERS",
+]
 
 CODE_SHAPE = (8, 4, 4)  # what exercise_encoder() turns a (1, 28, 28) image into: 128 numbers
 
@@ -102,4 +115,69 @@ def check_make_decoder(make_decoder: Callable[[], nn.Module]) -> str | None:
         frozen = [name for name, p in decoder.named_parameters() if p.requires_grad and p.grad is None]
         if frozen:
             return f"no gradient reaches {frozen[0]}: every layer must take part in the output"
+    return None
+
+
+MAX_PARAMETERS = 60_000  # exercise 3.4's budget: under a third of the lecture's 210,369
+MAX_CODE_SIZE = 32  # numbers per image in the code: half the lecture's 64
+MSE_FRACTION = 2 / 3  # the test MSE must be below this share of the mean digit's MSE
+ALLOWED_LAYERS = (  # what the grader can rebuild from a layer spec and the weights
+    nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Flatten, nn.Unflatten, nn.ReLU, nn.Sigmoid,
+    nn.Tanh, nn.LeakyReLU, nn.BatchNorm2d, nn.MaxPool2d, nn.Upsample,
+)
+
+
+def _layer_problem(model: nn.Module) -> str | None:
+    """Return what is wrong with the model's `encoder` and `decoder` attributes, or None."""
+    for part in ("encoder", "decoder"):
+        seq = getattr(model, part, None)
+        if not isinstance(seq, nn.Sequential):
+            return f"give the model an `{part}` attribute that is an nn.Sequential of layers, got {type(seq).__name__}"
+        for name, layer in seq.named_children():
+            if not isinstance(layer, ALLOWED_LAYERS):
+                allowed = ", ".join(t.__name__ for t in ALLOWED_LAYERS)
+                return f"{part}[{name}] is a {type(layer).__name__}: use only these layers: {allowed}"
+    if not any(isinstance(m, nn.Conv2d) for m in model.encoder):
+        return "the encoder has no nn.Conv2d: a convolutional autoencoder encodes with convolutions"
+    if not any(isinstance(m, nn.ConvTranspose2d) for m in model.decoder):
+        return "the decoder has no nn.ConvTranspose2d: upsample with transposed convolutions"
+    return None
+
+
+@exercise("3.4")
+def check_budget_autoencoder(model: nn.Module, train_images: torch.Tensor, test_images: torch.Tensor) -> str | None:
+    """Check a trained model: layers, shapes (B, 1, 28, 28) => code => (B, 1, 28, 28), budget and test MSE."""
+    if not isinstance(model, nn.Module):
+        return f"pass your trained model (an nn.Module), got {type(model).__name__}"
+    problem = _layer_problem(model)
+    if problem:
+        return problem
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = test_images[:5].to(device)  # (5, 1, 28, 28)
+            z = model.encoder(x)
+            code_size = z[0].numel()
+            if code_size > MAX_CODE_SIZE:
+                return f"the code has {code_size} numbers per image ({tuple(z.shape[1:])}), the budget is {MAX_CODE_SIZE}"
+            x_hat = model.decoder(z)
+            if x_hat.shape != x.shape:
+                return f"the decoder turns codes {tuple(z.shape)} into {tuple(x_hat.shape)}, not {tuple(x.shape)}: check output_padding"
+            if not torch.allclose(model(x), x_hat, atol=1e-5):
+                return "forward(x) must return decoder(encoder(x)) and nothing else"
+    finally:
+        model.train(was_training)
+    num_params = sum(p.numel() for p in model.parameters())
+    if num_params > MAX_PARAMETERS:
+        return f"the model has {num_params:,} parameters, the budget is {MAX_PARAMETERS:,}: shrink the layers next to the code"
+    mean_digit = train_images.mean(0, keepdim=True)  # (1, 1, 28, 28): the best constant output
+    baseline = (test_images - mean_digit).square().mean().item()
+    mse = evaluate_mse(model, test_images)
+    if not mse < MSE_FRACTION * baseline:
+        return (
+            f"test MSE {mse:.4f} is not below {MSE_FRACTION * baseline:.4f}, two thirds of the mean digit's {baseline:.4f}: "
+            "train the model (more epochs, or lr=3e-3), and end the decoder in a Sigmoid"
+        )
     return None

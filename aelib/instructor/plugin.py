@@ -1,19 +1,27 @@
 """pytest plugin for `aelib-grade`: write each notebook cell's nbval outcome as one JSON line.
 
 The grader copies this file as `conftest.py` beside the notebook it grades and names
-the results file with `--aelib-results` (an option, not an environment variable that the
-notebook's kernel would inherit). One line per cell and test phase, appended as
-soon as the phase ends, so that a run cut short still tells what happened before:
+where the records go with `--aelib-results`: a file, or `/dev/fd/N` for a pipe that the
+grader reads. One line per cell and test phase, written as soon as the phase ends, so
+that a run cut short still tells what happened before:
 `{"cell": 3, "when": "call", "outcome": "passed", "xfail": false, "error": "", "output": "..."}`.
 `outcome` is pytest's final one: a cell that passes after an earlier timeout (which
-nbval marks xfail) is "passed" with `xfail` true. It imports nothing from aelib, so that
-the pytest process starts fast; the notebook's kernel does the heavy imports.
+nbval marks xfail) is "passed" with `xfail` true.
+
+The pytest process makes itself non-dumpable, so that the notebook's kernel, which runs
+as the same user, cannot open the pipe through /proc. The records only explain lost
+points (timeouts, errors); the points come from the probes' answers. It imports nothing
+from aelib, so that the pytest process starts fast; the notebook's kernel does the heavy
+imports.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
+import os
+import sys
 
 import pytest
 
@@ -59,7 +67,7 @@ def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS) -> None:
 
 def pytest_addoption(parser):
     """Add `--aelib-results PATH`: the file that receives one JSON line per cell and phase."""
-    parser.addoption("--aelib-results", required=True, help="file to append each cell's outcome to, as JSON lines")
+    parser.addoption("--aelib-results", required=True, help="file (or /dev/fd/N) to write each cell's outcome to, as JSON lines")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -73,10 +81,13 @@ def pytest_runtest_makereport(item, call):
 
 
 class _Recorder:
-    """Append the final outcome of each cell's test phases to a results file."""
+    """Write the final outcome of each cell's test phases to the results file or pipe, one JSON line each."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        if path.startswith("/dev/fd/"):  # an inherited pipe: write to the descriptor (reopening it may be refused)
+            self.out = os.fdopen(int(path.removeprefix("/dev/fd/")), "w", encoding="utf-8")
+        else:
+            self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the whole session)
 
     def pytest_runtest_logreport(self, report) -> None:
         cell = getattr(report, "aelib_cell", None)
@@ -90,11 +101,18 @@ class _Recorder:
             "error": getattr(report, "aelib_error", ""),
             "output": getattr(report, "aelib_output", ""),
         }
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+
+
+def _not_dumpable() -> None:
+    """Forbid other processes of this user (the kernel) to open this one's files through /proc."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
 
 
 def pytest_configure(config):
     """Start recording into the file named by `--aelib-results`; let kernels that die while starting start again."""
+    _not_dumpable()
     retry_kernel_starts()
     config.pluginmanager.register(_Recorder(config.getoption("--aelib-results")), "aelib-results")

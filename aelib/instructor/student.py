@@ -2,11 +2,12 @@
 
 A student copy is the lecture with every solution taken out: the lines from
 `### BEGIN SOLUTION` to `### END SOLUTION` become `raise NotImplementedError(...)`
-at the same indentation, and solution cells lose their outputs. Everything else
-stays, check cells included, with their ids, metadata and reference outputs, so that
-`aelib-grade` can grade what the students hand back. The Colab badge points at the
-copy itself. The copies go to `student/` (committed, so that students can open them on
-Colab), and a book page lists them with Colab and download links.
+at the same indentation, and solution cells lose their outputs. Check cells keep their
+ids and metadata (which `aelib-grade` finds them by) but lose their outputs: a student
+never sees a verdict they did not earn; the grader keeps the reference lectures.
+Everything else stays as it is. The Colab badge points at the copy itself. The copies
+go to `student/` (committed, so that students can open them on Colab), and a book page
+lists them with Colab and download links.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from .exercises import SOLUTION_BEGIN, SOLUTION_END
-from .grading import lecture_id
+from ..conventions import SOLUTION_BEGIN, SOLUTION_END, is_check_cell, solution_of
+from .submission import lecture_id
 
 __all__ = ["strip_solutions", "student_notebook", "student_page", "write_student_copies", "main"]
 
@@ -62,7 +63,7 @@ def student_notebook(nb: NotebookNode, path: str | Path) -> NotebookNode:
     student.metadata.setdefault("aelib", {})["lecture"] = lecture  # how aelib-grade recognises the hand-in
     for cell in student.cells:
         has_markers = SOLUTION_BEGIN in cell.source or SOLUTION_END in cell.source
-        exercise_id = cell.metadata.get("aelib", {}).get("solution")
+        exercise_id = solution_of(cell)
         where = f"{path}, cell {cell.get('id')}"
         if cell.cell_type == "markdown":
             if has_markers:
@@ -75,10 +76,17 @@ def student_notebook(nb: NotebookNode, path: str | Path) -> NotebookNode:
                 cell.source = strip_solutions(cell.source, exercise_id)
             except SolutionMarkerError as err:
                 raise SolutionMarkerError(f"{where}: {err}") from None
-            cell.outputs = []
-            cell.execution_count = None
-            cell.metadata.pop("execution", None)
+            _clear(cell)
+        elif is_check_cell(cell):
+            _clear(cell)
     return student
+
+
+def _clear(cell: NotebookNode) -> None:
+    """Remove what running the cell left: outputs, execution count and timing."""
+    cell.outputs = []
+    cell.execution_count = None
+    cell.metadata.pop("execution", None)
 
 
 def _colab_url(nb: NotebookNode) -> str:
@@ -112,8 +120,8 @@ such as `Exercise 1.1: correct` or `Exercise 1.1: not yet (...)` with a hint.
 The **student copy** of a lecture is the same notebook with the solutions taken out:
 where a solution was, the code now says `raise NotImplementedError`. Open it on Colab,
 or download it and run it locally (see [Setting up](setup.md)); write your solutions,
-run each check cell, and hand in the notebook. Leave the check cells as they are: the
-grader puts the instructor's version back anyway.
+run each check cell, and hand in the notebook. Leave the check cells where they are:
+the grader finds them there, and asks your code its own questions in their place.
 
 | lecture | open on Colab | download |
 |---|---|---|
