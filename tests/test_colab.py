@@ -1,7 +1,7 @@
 """Colab readiness: every notebook's badge and setup cell agree with `_config.yml`'s repository.
 
 The checks here parse the notebooks themselves (with `ast` and `yaml`), independently
-of `aelib.colab`, which they then test: `aelib-repoint` must re-point a copy of the
+of `aelib.instructor.colab`, which they then test: `aelib-repoint` must re-point a copy of the
 course at a fork and back, byte for byte.
 """
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from aelib import colab
+from aelib.instructor import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted([*ROOT.glob("lectures/*.ipynb"), *ROOT.glob("student/*.ipynb")])
@@ -220,7 +220,7 @@ def test_repoint_cli_keeps_branch_by_default(tmp_path):
     root = _course_copy(tmp_path)
     _, branch = _repository(root)
     result = subprocess.run(
-        [sys.executable, "-m", "aelib.colab", "https://github.com/someone/fork"], cwd=root, capture_output=True, text=True
+        [sys.executable, "-m", "aelib.instructor.colab", "https://github.com/someone/fork"], cwd=root, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "updated _config.yml" in result.stdout

@@ -108,10 +108,9 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
         cell["metadata"] = {}
     paths["no_ids_no_metadata"].write_text(json.dumps(raw))
 
-    nb = fixture()  # the student ran a copy of a check cell (same id and metadata) before writing the solution
-    position = nb.cells.index(_cell(nb, "solution-1-1"))
-    nb.cells.insert(position, nbformat.from_dict(json.loads(json.dumps(_cell(nb, "check-1-1")))))
-    nbformat.write(nb, paths["early_check_copy"], version=nbformat.NO_CONVERT)
+    raw = json.loads(FIXTURE.read_text())  # the student ran a copy of a check cell (same id and metadata) before the solution
+    raw["cells"].insert(2, raw["cells"][3])
+    paths["early_check_copy"].write_text(json.dumps(raw))
 
     paths["not_json_grading_fixture"].write_text('{"cells": [{"cell_type": "code", "source": "print(1)"')
     paths["empty"].write_bytes(b"")

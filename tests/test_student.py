@@ -1,4 +1,4 @@
-"""Student copies: solutions out, checks kept with ids and outputs, badges at the copy, committed copies up to date.
+"""Student copies: solutions out, checks kept with their ids but no verdicts, badges at the copy, copies up to date.
 
 Also checks that every lecture follows the exercise convention that the student copy and
 the grader rely on.
@@ -7,15 +7,17 @@ the grader rely on.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import copy
 from pathlib import Path
 
 import nbformat
 import pytest
+from docutils import nodes
 
-from aelib import colab
-from aelib.exercises import SOLUTION_BEGIN, SOLUTION_END
-from aelib.student import SolutionMarkerError, strip_solutions, student_notebook, student_page, write_student_copies
+from aelib.instructor import colab
+from aelib.conventions import SOLUTION_BEGIN, SOLUTION_END
+from aelib.instructor.student import SolutionMarkerError, strip_solutions, student_notebook, student_page, write_student_copies
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
@@ -99,8 +101,12 @@ def test_student_copy_of_the_fixture():
             assert SOLUTION_BEGIN not in after.source and "raise NotImplementedError" in after.source
             assert after.source.splitlines()[0] == before.source.splitlines()[0], "the signature stays"
             assert (after.outputs, after.execution_count) == ([], None)
+        elif "exercise" in role:
+            assert before.outputs and "correct" in before.outputs[0]["text"], "the fixture's check cells have verdicts to clear"
+            assert (after.source, after.metadata["aelib"], after.id) == (before.source, before.metadata["aelib"], before.id)
+            assert (after.outputs, after.execution_count) == ([], None), "no verdict the student did not earn"
         else:
-            assert after == before, "every other cell, check cells included, is kept as it is"
+            assert after == before, "every other cell is kept as it is"
         if after.cell_type == "code":
             ast.parse(after.source)
 
@@ -115,7 +121,8 @@ def test_student_copy_content(lecture):
     assert SOLUTION_BEGIN not in text and SOLUTION_END not in text
     for before, after in zip(nb.cells, student.cells):
         if "exercise" in before.metadata.get("aelib", {}):
-            assert after == before, f"check cell {before.id} must be kept with its id, metadata and output"
+            assert (after.source, after.metadata["aelib"], after.id) == (before.source, before.metadata["aelib"], before.id), f"check cell {before.id} keeps its id and metadata"
+            assert (after.outputs, after.execution_count) == ([], None), f"check cell {before.id} must not show a verdict"
         if after.cell_type == "code":
             ast.parse(after.source)
 
@@ -157,3 +164,36 @@ def test_lecture_follows_the_exercise_convention(lecture):
             checked.append(exercise)
     assert sorted(set(open_solutions)) == sorted(set(checked)), "every solution needs a check cell"
     assert len(set(checked)) >= 3, "at least three exercises per lecture"
+
+
+def _book_extension():
+    """Import the book's exercise-page transform (it lives beside the book, not in the package)."""
+    spec = importlib.util.spec_from_file_location("exercise_pages", ROOT / "book" / "_ext" / "exercise_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rendered_cell(cell: nbformat.NotebookNode) -> nodes.container:
+    """Build the doctree that myst-nb renders for a code cell: source and output containers."""
+    source = nodes.container(nb_element="cell_code_source")
+    source += nodes.literal_block(cell.source, cell.source, language="ipython3")
+    output = nodes.container(nb_element="cell_code_output")
+    output += nodes.literal_block("Exercise 1.1: correct", "Exercise 1.1: correct")
+    container = nodes.container(nb_element="cell_code", cell_metadata=cell.metadata)
+    container += [source, output]
+    return container
+
+
+def test_the_book_shows_exercises_without_solutions_or_verdicts():
+    nb = nbformat.read(FIXTURE, as_version=4)
+    document = nodes.section()
+    document += [_rendered_cell(c) for c in nb.cells if c.cell_type == "code"]
+    assert _book_extension().hide_solutions(document) == 6
+    student = [c for c in student_notebook(nb, FIXTURE).cells if c.cell_type == "code"]
+    for container, cell in zip(document.children, student):
+        parts = [p["nb_element"] for p in container.children]
+        assert container.children[0].astext() == cell.source
+        assert parts == (["cell_code_source"] if "aelib" in cell.metadata else ["cell_code_source", "cell_code_output"])
+    assert SOLUTION_BEGIN not in document.astext()
+    assert document.astext().count("Exercise 1.1: correct") == 1, "only the config cell's made-up output is left"

@@ -154,10 +154,9 @@ def _is_code(cell: Any) -> bool:
 
 
 def _candidates(cells: list, check: Check) -> list[int]:
-    """Return the submission's cells that may be `check`'s: by id, else by exercise metadata, else by identical source."""
+    """Return the submission's cells that may be `check`'s: by id or exercise metadata, else by identical source."""
     tests = (
-        lambda c: isinstance(c, Mapping) and c.get("id") == check.cell.get("id"),
-        lambda c: _is_code(c) and exercise_of(c) == check.exercise,
+        lambda c: isinstance(c, Mapping) and (c.get("id") == check.cell.get("id") or (_is_code(c) and exercise_of(c) == check.exercise)),
         lambda c: _is_code(c) and _normalized(_source(c)) == _normalized(check.cell.source),
     )
     for test in tests:

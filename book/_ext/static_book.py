@@ -12,7 +12,8 @@ Two things in the notebooks would otherwise need the network when the book is re
   after each widget.
 
 It also drops the inline scripts that Jupyter Book adds to every page twice, and the
-saved widget state that nothing on the page reads.
+saved widget state that nothing on the page reads; and it loads `exercise_pages`, which
+shows the exercises without their solutions.
 """
 
 from __future__ import annotations
@@ -101,4 +102,5 @@ def setup(app: Sphinx) -> dict[str, bool]:
     app.add_transform(LocalColabBadge)
     app.add_post_transform(ReplaceWidgetViews)
     app.connect("html-page-context", clean_scripts)
+    app.setup_extension("exercise_pages")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,58 @@
+"""Show each exercise in the book as the student copy shows it: no solution, no verdict.
+
+The lectures are committed with their solutions (the grader needs them), and the book
+renders the committed notebooks. This transform rewrites each solution cell's code as
+`aelib-student` does (the lines between the solution markers become
+`raise NotImplementedError(...)`) and drops the outputs of solution and check cells, so
+that a page never shows a solution or an `Exercise N.k: correct` that the reader did not
+earn. The notebooks themselves are not changed.
+"""
+
+from __future__ import annotations
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
+
+from aelib.conventions import exercise_of, solution_of
+from aelib.instructor.student import strip_solutions
+
+
+def _cells(document: nodes.Node):
+    """Yield each code cell's container and its cell metadata, as myst-nb renders them."""
+    for node in document.findall(nodes.container):
+        if node.get("nb_element") == "cell_code":
+            yield node, {"metadata": node.get("cell_metadata") or {}, "cell_type": "code"}
+
+
+def hide_solutions(document: nodes.Node) -> int:
+    """Strip the solutions and clear the solution and check cells' outputs in a notebook page; return the cells changed."""
+    changed = 0
+    for cell, as_cell in _cells(document):
+        solution, check = solution_of(as_cell), exercise_of(as_cell)
+        if solution is None and check is None:
+            continue
+        for part in list(cell.findall(nodes.container)):
+            if part.get("nb_element") == "cell_code_output":
+                part.parent.remove(part)
+        if solution is not None:
+            for block in list(cell.findall(nodes.literal_block)):
+                block.rawsource = strip_solutions(block.astext(), solution)
+                block.children = [nodes.Text(block.rawsource)]
+        changed += 1
+    return changed
+
+
+class HideSolutions(SphinxTransform):
+    """Run hide_solutions on every page read from a notebook."""
+
+    default_priority = 400  # after myst-nb has rendered the cells, before anything reads their text
+
+    def apply(self, **kwargs) -> None:
+        hide_solutions(self.document)
+
+
+def setup(app: Sphinx) -> dict[str, bool]:
+    """Register the transform."""
+    app.add_transform(HideSolutions)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
