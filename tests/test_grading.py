@@ -29,23 +29,44 @@ FIXTURE_DIR = ROOT / "tests" / "fixtures" / "grading"
 FIXTURE = FIXTURE_DIR / "grading_fixture.ipynb"
 TIMEOUT = 20  # seconds per cell: several times what a fixture cell needs on a busy CPU; what each hang costs
 
-SLIDE_MSE = '''def mse(x, x_hat):
-    return ((x - x_hat) ** 2).sum().sqrt()'''
-ENCODE_WITH_GRADIENTS = '''def encode(model, images):
-    return model.encoder(images.flatten(1))'''
+SLIDE_MSE = """def mse(x, x_hat):
+    return ((x - x_hat) ** 2).sum().sqrt()"""
+ENCODE_WITH_GRADIENTS = """def encode(model, images):
+    return model.encoder(images.flatten(1))"""
 WRONG_ENCODE_VERDICT = "Exercise 1.4: not yet (the codes track gradients: compute them under torch.no_grad())\n"
-WRONG_LECTURE = "handed in as lecture fixture_b (its file name) but it answers lecture fixture: graded as lecture fixture"
+WRONG_LECTURE = (
+    "handed in as lecture fixture_b (its file name) but it answers lecture fixture: graded as lecture fixture"
+)
 
 # submission -> (points per exercise, the reasons' beginnings, in order); None: no lecture recognised.
 EXPECTED = {
     "correct": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "partly_wrong": ({"1.1": 0, "1.3": 1, "1.4": 2}, ["1.1: not yet (that is the slide's formula"]),
-    "raising": ({"1.1": 0, "1.3": 0, "1.4": 2}, ["1.1: not yet (your code raised NameError: name 'mse' is not defined)", "1.3: not yet (your code raised ZeroDivisionError"]),
+    "raising": (
+        {"1.1": 0, "1.3": 0, "1.4": 2},
+        [
+            "1.1: not yet (your code raised NameError: name 'mse' is not defined)",
+            "1.3: not yet (your code raised ZeroDivisionError",
+        ],
+    ),
     "hanging": ({"1.1": 0, "1.3": 1, "1.4": 2}, [f"1.1: timed out after {TIMEOUT} s"]),
-    "hanging_uninterruptible": ({"1.1": 1, "1.3": 0, "1.4": 2}, [f"code cell 4 ('import signal') timed out after {TIMEOUT} s", "1.3: not yet (your code raised NameError"]),
+    "hanging_uninterruptible": (
+        {"1.1": 1, "1.3": 0, "1.4": 2},
+        [f"code cell 4 ('import signal') timed out after {TIMEOUT} s", "1.3: not yet (your code raised NameError"],
+    ),
     "deleted_check": ({"1.1": 1, "1.3": 0, "1.4": 2}, ["1.3: check cell deleted"]),
-    "tampered": ({"1.1": 0, "1.3": 1, "1.4": 0}, ["1.1: check cell was edited; the grader's probe took its place", "1.1: not yet (that is the slide's formula", "1.4: not yet (the codes track gradients"]),
-    "unsolved_student_copy": ({"1.1": 0, "1.3": 0, "1.4": 0}, ["1.1: not yet (not implemented)", "1.3: not yet (not implemented)", "1.4: not yet (not implemented)"]),
+    "tampered": (
+        {"1.1": 0, "1.3": 1, "1.4": 0},
+        [
+            "1.1: check cell was edited; the grader's probe took its place",
+            "1.1: not yet (that is the slide's formula",
+            "1.4: not yet (the codes track gradients",
+        ],
+    ),
+    "unsolved_student_copy": (
+        {"1.1": 0, "1.3": 0, "1.4": 0},
+        ["1.1: not yet (not implemented)", "1.3: not yet (not implemented)", "1.4: not yet (not implemented)"],
+    ),
     "no_ids_no_metadata": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "early_check_copy": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "grading_fixture_b_alice": ({"1.1": 1, "1.3": 1, "1.4": 2}, [WRONG_LECTURE]),
@@ -78,12 +99,18 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
     nbformat.write(nb, paths["raising"])
 
     nb = fixture()
-    _cell(nb, "solution-1-1").source = "import time\n\n\ndef mse(x, x_hat):\n    while True:  # waits forever, without burning a core\n        time.sleep(1)"
+    _cell(nb, "solution-1-1").source = (
+        "import time\n\n\ndef mse(x, x_hat):\n    while True:  # waits forever, without burning a core\n "
+        "       time.sleep(1)"
+    )
     nbformat.write(nb, paths["hanging"])
 
     nb = fixture()  # a cell that ignores the interrupt: nbval stops the kernel; the grader runs again without the cell
     cell = _cell(nb, "solution-1-3")
-    cell.source = "import signal\nimport time\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)\n\n" + cell.source
+    cell.source = (
+        "import signal\nimport time\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    "
+        "time.sleep(0.1)\n\n"
+    ) + cell.source
     nbformat.write(nb, paths["hanging_uninterruptible"])
 
     nb = fixture()
@@ -108,7 +135,9 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
         cell["metadata"] = {}
     paths["no_ids_no_metadata"].write_text(json.dumps(raw))
 
-    raw = json.loads(FIXTURE.read_text())  # the student ran a copy of a check cell (same id and metadata) before the solution
+    raw = json.loads(
+        FIXTURE.read_text()
+    )  # the student ran a copy of a check cell (same id and metadata) before the solution
     raw["cells"].insert(2, raw["cells"][3])
     paths["early_check_copy"].write_text(json.dumps(raw))
 
@@ -135,7 +164,7 @@ def graded(tmp_path_factory, references):
     paths = _write_submissions(folder)
     before = _hashes(folder) | _hashes(FIXTURE_DIR)
     scores = grading.grade(list(paths.values()), references, timeout=TIMEOUT, jobs=2)
-    return dict(zip(paths, scores)), before, _hashes(folder) | _hashes(FIXTURE_DIR)
+    return dict(zip(paths, scores, strict=True)), before, _hashes(folder) | _hashes(FIXTURE_DIR)
 
 
 @pytest.mark.parametrize("case", EXPECTED)
@@ -150,7 +179,7 @@ def test_exact_scores_and_reasons(graded, case):
         assert score.points == points, score.reasons
         assert score.max_points == {"1.1": 1, "1.3": 1, "1.4": 2}
     assert len(score.reasons) == len(reasons), score.reasons
-    for got, want in zip(score.reasons, reasons):
+    for got, want in zip(score.reasons, reasons, strict=True):
         assert got.startswith(want), score.reasons
 
 
@@ -177,7 +206,7 @@ def test_csv_and_table(graded, tmp_path):
 
 
 def test_csv_cells_never_start_a_formula(tmp_path):
-    score = reporting.Score("=HYPERLINK(\"http://x\")", "1", {"1.1": 0}, {"1.1": 1}, ["@SUM(1)"])
+    score = reporting.Score('=HYPERLINK("http://x")', "1", {"1.1": 0}, {"1.1": 1}, ["@SUM(1)"])
     reporting.write_csv([score], tmp_path / "scores.csv")
     row = list(csv.reader((tmp_path / "scores.csv").open()))[1]
     assert row[0].startswith("'=") and row[-1] == "'@SUM(1)"
@@ -189,12 +218,18 @@ def test_the_graded_notebook_has_a_probe_where_the_instructor_put_each_check(ref
     nb["cells"][6]["metadata"] = {"aelib": "1.3"}  # malformed metadata on check 1.3: found by id all the same
     built = graded_notebook(nb, references["fixture"], {"1.1": 11, "1.3": 13, "1.4": 14}, "/scratch/answers")
     assert (built.missing, built.edited) == ([], [])
-    assert {n: (c.exercise, seed) for n, (c, seed) in built.probes.items()} == {3: ("1.1", 11), 5: ("1.3", 13), 7: ("1.4", 14)}
+    assert {n: (c.exercise, seed) for n, (c, seed) in built.probes.items()} == {
+        3: ("1.1", 11),
+        5: ("1.3", 13),
+        7: ("1.4", 14),
+    }
     sources = [c.source for c in built.nb.cells]
     assert sources[1] == "".join(nb["cells"][2]["source"]), "the early copy stays a plain cell"
     assert "run_probe('1.1', 11, '/scratch/answers', lambda: (mse, ))" in sources[3]
     assert "# NBVAL_CHECK_OUTPUT" not in sources[3] and "from aelib.exercises import lecture1 as ex" in sources[3]
-    assert all(c.metadata.get("tags", []) in ([], ["aelib-probe"]) for c in built.nb.cells), "no tag or metadata of the student's survives"
+    assert all(c.metadata.get("tags", []) in ([], ["aelib-probe"]) for c in built.nb.cells), (
+        "no tag or metadata of the student's survives"
+    )
 
 
 def test_a_lecture_is_told_by_what_the_notebook_holds(references):
@@ -221,14 +256,23 @@ def test_every_lecture_and_student_copy_has_its_check_cells_found():
 
 def test_records_survive_garbage(tmp_path):
     good = {"cell": 2, "when": "call", "outcome": "failed", "error": "Timeout", "output": "", "xfail": False}
-    text = "\n".join(["garbage", "[1, 2]", json.dumps({"cell": "2"}), "{" * 100_000, json.dumps(good), '{"cell": true}'])
+    text = "\n".join(
+        ["garbage", "[1, 2]", json.dumps({"cell": "2"}), "{" * 100_000, json.dumps(good), '{"cell": true}']
+    )
     assert judging.parse_records(text) == {2: {k: good[k] for k in ("cell", "when", "outcome", "error", "output")}}
 
 
 def test_a_kernel_that_keeps_dying_while_starting_is_reported(tmp_path, references, monkeypatch):
     """When nbval's own retries (tested below) run out, the score says it was the machine, not the notebook."""
     assert (judging.KERNEL_DIED, grading.KERNEL_START_ATTEMPTS) == (plugin.KERNEL_DIED, plugin.KERNEL_START_ATTEMPTS)
-    record = {"cell": 0, "when": "setup", "outcome": "failed", "error": plugin.KERNEL_DIED, "output": "", "xfail": False}
+    record = {
+        "cell": 0,
+        "when": "setup",
+        "outcome": "failed",
+        "error": plugin.KERNEL_DIED,
+        "output": "",
+        "xfail": False,
+    }
     calls = []
 
     def dying_run(self, argv, scratch, env, *, deadline):
@@ -284,7 +328,9 @@ def test_references_report_checks_they_cannot_grade(tmp_path):
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aelib.instructor.cli", *args], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "aelib.instructor.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_command_line(tmp_path):
@@ -296,7 +342,11 @@ def test_command_line(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "2 submissions graded" in run.stdout and "WARNING" not in run.stderr
     rows = list(csv.reader(out.open()))
-    assert rows[1][-1] == "empty file" and rows[2][-3:] == ["0", "4", "not valid JSON at line 1: not a notebook file, or a damaged one"]
+    assert rows[1][-1] == "empty file" and rows[2][-3:] == [
+        "0",
+        "4",
+        "not valid JSON at line 1: not a notebook file, or a damaged one",
+    ]
     (tmp_path / "nothing").mkdir()
     bad = _cli(str(tmp_path), "--lectures", str(tmp_path / "nothing"))
     assert bad.returncode == 2 and "no reference lectures" in bad.stderr
@@ -308,15 +358,34 @@ def test_without_bubblewrap_grading_refuses_unless_told_no_sandbox(tmp_path):
     os.symlink(shutil.which("setpriv") or "/usr/bin/setpriv", tmp_path / "bin" / "setpriv")
     env = {**os.environ, "PATH": str(tmp_path / "bin")}  # python is run by its full path; bwrap is nowhere
     (tmp_path / "empty.ipynb").write_bytes(b"")
-    refused = _cli(str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), env=env)
+    refused = _cli(
+        str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), env=env
+    )
     assert refused.returncode == 2 and not (tmp_path / "s.csv").exists()
-    assert "bubblewrap is not installed" in refused.stderr and "apt-get install bubblewrap" in refused.stderr and "--no-sandbox" in refused.stderr
-    trusted = _cli(str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), "--no-sandbox", env=env)
+    assert (
+        "bubblewrap is not installed" in refused.stderr
+        and "apt-get install bubblewrap" in refused.stderr
+        and "--no-sandbox" in refused.stderr
+    )
+    trusted = _cli(
+        str(tmp_path / "empty.ipynb"),
+        "--lectures",
+        str(FIXTURE_DIR),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--no-sandbox",
+        env=env,
+    )
     assert trusted.returncode == 0 and "WARNING: --no-sandbox" in trusted.stderr and (tmp_path / "s.csv").exists()
 
 
 def test_bytes_and_sizes():
-    assert [sandbox.parse_bytes(t) for t in ("4G", "4GiB", "512m", "1048576")] == [4 * 2**30, 4 * 2**30, 512 * 2**20, 2**20]
+    assert [sandbox.parse_bytes(t) for t in ("4G", "4GiB", "512m", "1048576")] == [
+        4 * 2**30,
+        4 * 2**30,
+        512 * 2**20,
+        2**20,
+    ]
     assert sandbox.format_bytes(4 * 2**30) == "4 GiB" and sandbox.format_bytes(1536 * 2**20) == "1.5 GiB"
     for bad in ("", "4X", "-1G", "1K"):
         with pytest.raises(ValueError):

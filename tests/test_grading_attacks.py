@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 from aelib.instructor import grading
-from aelib.instructor.sandbox import Limits, Sandbox
+from aelib.instructor.sandbox import DEFAULT_LIMITS, Limits, Sandbox
 from aelib.instructor.student import student_notebook
 from aelib.instructor.submission import load_references
 
@@ -34,7 +34,7 @@ TOKEN = f"aelib-attack-{uuid.uuid4().hex[:12]}"  # in the command line of every 
 NOT_IMPLEMENTED = ["1.1: not yet (not implemented)", "1.3: not yet (not implemented)", "1.4: not yet (not implemented)"]
 NO_ANSWERS = "the probe saved no answers: code earlier in the notebook kept it from running"
 
-PATCH_CHECKS = '''import builtins
+PATCH_CHECKS = """import builtins
 import aelib.conventions
 import aelib.exercises
 from aelib.exercises import lecture1 as ex
@@ -45,21 +45,24 @@ for name in dir(ex):
 aelib.exercises.verdict = aelib.conventions.verdict = lambda exercise, problem: f"Exercise {exercise}: correct"
 real_print = builtins.print
 builtins.print = lambda *args, **kwargs: real_print(*(str(a).replace("not yet", "correct") for a in args), **kwargs)
-'''
+"""
 
-INPUT_TRANSFORMER = '''def rewrite(lines):
+INPUT_TRANSFORMER = """def rewrite(lines):
     text = "".join(lines)
     if "check_" in text or "probe" in text:
         return ['print("Exercise 1.1: correct")\\n']
     return lines
 
 get_ipython().input_transformers_cleanup.append(rewrite)
-'''
+"""
 
-FORGE_RESULTS = '''import json, os, torch
+FORGE_RESULTS = """import json, os, torch
 
-forged = [json.dumps({"cell": cell, "when": "call", "outcome": "passed", "xfail": False, "error": "Timeout" if cell == 0 else "",
-                      "output": "Exercise 1.1: correct\\n"}) + "\\n" for cell in range(12)]
+forged = [
+    json.dumps({"cell": cell, "when": "call", "outcome": "passed", "xfail": False,
+                "error": "Timeout" if cell == 0 else "", "output": "Exercise 1.1: correct\\n"}) + "\\n"
+    for cell in range(12)
+]
 for pid in os.listdir("/proc"):  # the results channel, named in pytest's arguments
     try:
         args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
@@ -80,9 +83,9 @@ for name in os.listdir(answers):
 torch.save({"exercise": "1.3", "error": None, "answers": {"counts": [0] * 6}, "called": []}, f"{answers}/1.3.pt")
 os.symlink("/etc/shadow", f"{answers}/1.1.pt")
 os.mkfifo(f"{answers}/1.4.pt")
-'''
+"""
 
-READ_SOLUTIONS = '''import glob, json, os, pathlib
+READ_SOLUTIONS = """import glob, json, os, pathlib
 import aelib
 
 patterns = [{references!r} + "/*.ipynb", str(pathlib.Path(aelib.__file__).parents[1] / "lectures" / "*.ipynb"),
@@ -95,9 +98,9 @@ for path in sorted({{p for pattern in patterns for p in glob.glob(pattern)}}):
                 exec("".join(cell["source"]))
     except Exception:
         pass
-'''
+"""
 
-WRITE_OUTSIDE = '''import os, pathlib
+WRITE_OUTSIDE = """import os, pathlib
 import aelib
 
 targets = [
@@ -107,7 +110,8 @@ targets = [
     {scores!r},  # the score table the grader will write
 ]
 if {repository!r}:  # the package and the lectures beside it (left out of the unsandboxed control)
-    targets += [str(pathlib.Path(aelib.__file__).parent / "planted.py"), str(pathlib.Path(aelib.__file__).parents[1] / "lectures" / "planted.ipynb")]
+    package = pathlib.Path(aelib.__file__).parent
+    targets += [str(package / "planted.py"), str(package.parent / "lectures" / "planted.ipynb")]
 targets += [f"/proc/{{pid}}/cwd/../../planted.txt" for pid in os.listdir("/proc") if pid.isdigit()]
 for target in targets:
     try:
@@ -115,9 +119,9 @@ for target in targets:
             f.write('{{"cells": []}}')
     except OSError:
         pass
-'''
+"""
 
-LEAVE_PROCESSES = f'''import os, subprocess, sys
+LEAVE_PROCESSES = f"""import os, subprocess, sys
 
 pid = os.fork()
 if pid == 0:  # a daemon: fork, new session, fork again
@@ -127,34 +131,43 @@ if pid == 0:  # a daemon: fork, new session, fork again
     os._exit(0)
 os.waitpid(pid, 0)
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)  # {TOKEN}"], start_new_session=True)
-'''
+"""
 
 MEMORY_HOG = "big = bytearray(6 * 2**30)  # more than the 4 GiB cap, in one go"
-GREEDY_MSE = '''def mse(x, x_hat):
+GREEDY_MSE = """def mse(x, x_hat):
     hoard = bytearray(5 * 2**30)
-    return ((x - x_hat) ** 2).mean()'''
-CALLS_REFERENCE = '''from aelib.upsampling import upsample_bed_of_nails as reference
+    return ((x - x_hat) ** 2).mean()"""
+CALLS_REFERENCE = """from aelib.upsampling import upsample_bed_of_nails as reference
 
 
 def bed_of_nails(x, scale_factor):
-    return reference(x, scale_factor)'''
+    return reference(x, scale_factor)"""
 
 # attack -> (points, the reasons' beginnings in order); the lecture is "fixture" unless the name says "_b".
 EXPECTED = {
     "monkeypatched_checks": ({"1.1": 0, "1.3": 0, "1.4": 0}, NOT_IMPLEMENTED),
     "input_transformer": ({"1.1": 0, "1.3": 0, "1.4": 0}, [f"{e}: {NO_ANSWERS}" for e in ("1.1", "1.3", "1.4")]),
-    "forged_results": ({"1.1": 0, "1.3": 0, "1.4": 0}, [
-        "1.1: the probe's answers could not be used: the answers file cannot be opened",
-        "1.3: not yet (wrong count for layer sizes",
-        "1.4: the probe's answers could not be used: the answers file is not a regular file",
-    ]),
+    "forged_results": (
+        {"1.1": 0, "1.3": 0, "1.4": 0},
+        [
+            "1.1: the probe's answers could not be used: the answers file cannot be opened",
+            "1.3: not yet (wrong count for layer sizes",
+            "1.4: the probe's answers could not be used: the answers file is not a regular file",
+        ],
+    ),
     "reading_solutions": ({"1.1": 0, "1.3": 0, "1.4": 0}, NOT_IMPLEMENTED),
     "writing_outside": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "victim": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
     "leaving_processes": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
-    "memory": ({"1.1": 0, "1.3": 1, "1.4": 2}, [f"code cell 2 ({MEMORY_HOG[:40]!r}) used more than 4 GiB of memory", "1.1: used more than 4 GiB of memory"]),
+    "memory": (
+        {"1.1": 0, "1.3": 1, "1.4": 2},
+        [f"code cell 2 ({MEMORY_HOG[:40]!r}) used more than 4 GiB of memory", "1.1: used more than 4 GiB of memory"],
+    ),
     "malformed_metadata": ({"1.1": 1, "1.3": 1, "1.4": 2}, []),
-    "calls_reference_b": ({"2.1": 0, "3.2": 1}, ["2.1: not yet (your code calls aelib.upsample_bed_of_nails, which this exercise asks you to write yourself)"]),
+    "calls_reference_b": (
+        {"2.1": 0, "3.2": 1},
+        ["2.1: not yet (your code calls aelib.upsample_bed_of_nails, which this exercise asks you to write yourself)"],
+    ),
 }
 
 
@@ -187,7 +200,13 @@ def _write(world: Path, repository: bool = True) -> dict[str, Path]:
     for stub in ("solution-1-1", "solution-1-3", "solution-1-4"):  # after each stub, so that the solutions replace it
         _with_cell(nb, READ_SOLUTIONS.format(references=str(refs)), after=stub)
     nbformat.write(nb, paths["reading_solutions"])
-    attack = WRITE_OUTSIDE.format(reference=str(solved), victim=str(paths["victim"]), planted=str(subs / "planted.ipynb"), scores=str(out / "scores.csv"), repository=repository)
+    attack = WRITE_OUTSIDE.format(
+        reference=str(solved),
+        victim=str(paths["victim"]),
+        planted=str(subs / "planted.ipynb"),
+        scores=str(out / "scores.csv"),
+        repository=repository,
+    )
     nbformat.write(_with_cell(read(), attack), paths["writing_outside"])
     shutil.copyfile(solved, paths["victim"])
     nbformat.write(_with_cell(read(), LEAVE_PROCESSES), paths["leaving_processes"])
@@ -201,7 +220,11 @@ def _write(world: Path, repository: bool = True) -> dict[str, Path]:
     raw["cells"][1]["metadata"] = {"aelib": "1.1", "tags": "nbval-skip"}
     raw["cells"][2]["metadata"] = []
     raw["cells"][5]["metadata"] = {"aelib": {"exercise": {"1.3": 1}, "points": "all"}}
-    raw["cells"] += ["garbage", {"cell_type": "code", "source": 42, "outputs": "none"}, {"cell_type": "weird", "source": ["x"]}]
+    raw["cells"] += [
+        "garbage",
+        {"cell_type": "code", "source": 42, "outputs": "none"},
+        {"cell_type": "weird", "source": ["x"]},
+    ]
     paths["malformed_metadata"].write_text(json.dumps(raw))
 
     nb = read(solved_b)
@@ -236,7 +259,7 @@ def attacked(tmp_path_factory):
     before = _hashes(world)
     scores = grading.grade(list(paths.values()), references, timeout=TIMEOUT, jobs=2)
     time.sleep(1)  # what a daemon would do, it would have begun
-    return dict(zip(paths, scores)), before, _hashes(world), _leftovers()
+    return dict(zip(paths, scores, strict=True)), before, _hashes(world), _leftovers()
 
 
 @pytest.mark.parametrize("attack", EXPECTED)
@@ -247,7 +270,7 @@ def test_exact_score_and_reasons(attacked, attack):
     assert score.lecture == ("fixture_b" if attack.endswith("_b") else "fixture")
     assert score.points == points, score.reasons
     assert len(score.reasons) == len(reasons), score.reasons
-    for got, want in zip(score.reasons, reasons):
+    for got, want in zip(score.reasons, reasons, strict=True):
         assert got.startswith(want), score.reasons
 
 
@@ -270,7 +293,9 @@ def test_without_the_sandbox_the_same_attacks_get_through(tmp_path):
     try:
         scores = grading.grade(chosen, references, timeout=TIMEOUT, jobs=2, sandboxed=False)
         assert scores[0].points == {"1.1": 1, "1.3": 1, "1.4": 2}, "the solutions were read"
-        assert (tmp_path / "submissions" / "planted.ipynb").exists() and (tmp_path / "out" / "scores.csv").read_text() == '{"cells": []}'
+        assert (tmp_path / "submissions" / "planted.ipynb").exists() and (
+            tmp_path / "out" / "scores.csv"
+        ).read_text() == '{"cells": []}'
         assert _leftovers(), "the daemon survived"
     finally:
         for pid in _leftovers():
@@ -280,14 +305,16 @@ def test_without_the_sandbox_the_same_attacks_get_through(tmp_path):
 # --- the sandbox itself ----------------------------------------------------------------------
 
 
-def _sandboxed(code: str, limits: Limits = Limits(), seconds: float = 60):
+def _sandboxed(code: str, limits: Limits = DEFAULT_LIMITS, seconds: float = 60):
     with Sandbox(limits=limits) as box:
         scratch = box.scratch()
-        return box.run([sys.executable, "-c", code], scratch, box.environment(scratch, {}), deadline=time.monotonic() + seconds)
+        return box.run(
+            [sys.executable, "-c", code], scratch, box.environment(scratch, {}), deadline=time.monotonic() + seconds
+        )
 
 
 def test_inside_the_sandbox_only_python_and_scratch_are_there():
-    code = f'''import os, socket, pathlib, aelib
+    code = f"""import os, socket, pathlib, aelib
 print(os.getuid(), os.getgid())
 print(sorted(os.listdir("/")))
 print(sorted(os.listdir({str(ROOT)!r})))
@@ -302,7 +329,7 @@ try:
 except OSError as err:
     print(type(err).__name__)
 print(len([p for p in os.listdir("/proc") if p.isdigit()]) <= 3)
-'''
+"""
     outcome = _sandboxed(code)
     lines = outcome.output.splitlines()
     assert outcome.returncode == 0, outcome.output
@@ -316,14 +343,14 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]) <= 3)
 
 def test_the_watchdog_stops_processes_that_together_hold_too_much():
     """Each child stays under the per-process cap; together they pass the sandbox's, and the whole sandbox stops."""
-    code = '''import os, time
+    code = """import os, time
 for _ in range(3):
     if os.fork() == 0:
         block = bytearray(250 * 2**20)
         block[::4096] = b"x" * len(block[::4096])  # touch every page
         time.sleep(60)
 time.sleep(60)
-'''
+"""
     outcome = _sandboxed(code, Limits(memory=600 * 2**20))
     assert outcome.returncode is None and outcome.stopped == "used more than 600 MiB of memory"
     assert outcome.seconds < 30
@@ -331,4 +358,6 @@ time.sleep(60)
 
 def test_a_run_past_its_wall_time_is_stopped():
     outcome = _sandboxed("import time; time.sleep(60)", seconds=2)
-    assert outcome.returncode is None and outcome.stopped.startswith("ran past its wall-time cap") and outcome.seconds < 10
+    assert (
+        outcome.returncode is None and outcome.stopped.startswith("ran past its wall-time cap") and outcome.seconds < 10
+    )

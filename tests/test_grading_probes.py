@@ -28,7 +28,10 @@ from aelib.instructor.submission import load_references
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
-PRELUDE = "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\nimport aelib\nfrom sklearn.metrics import roc_auc_score\n"
+PRELUDE = (
+    "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\nimport "
+    "aelib\nfrom sklearn.metrics import roc_auc_score\n"
+)
 TRAINED_ELSEWHERE = {"3.4"}  # its object is trained by the lecture, not defined by the solution: tested below
 
 
@@ -61,7 +64,12 @@ def _judge(tmp_path: Path, exercise: str, objects: tuple, seed: int | None = Non
 
 
 def _objects(path: Path, exercise: str, namespace: dict) -> tuple:
-    check = next(c for ref in load_references(path.parent)[0].values() for c in ref.checks if c.exercise == exercise and ref.path == path)
+    check = next(
+        c
+        for ref in load_references(path.parent)[0].values()
+        for c in ref.checks
+        if c.exercise == exercise and ref.path == path
+    )
     return tuple(eval(expression, namespace) for expression in check.objects)
 
 
@@ -86,11 +94,14 @@ def test_the_hidden_inputs_change_with_the_seed_and_a_lookup_table_fails(tmp_pat
     seen = {}
 
     def num_parameters(sizes):
-        return seen.setdefault(tuple(sizes), sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
+        return seen.setdefault(tuple(sizes), sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
 
     assert _judge(tmp_path, "1.3", (num_parameters,), seed=1) == (True, "")
     table = dict(seen)
-    assert _judge(tmp_path, "1.3", (lambda sizes: table.get(tuple(sizes), 0),), seed=2) == (False, "not yet (wrong count for layer sizes " + str(probes.lecture1._layer_sizes(2)[0]) + ")")
+    assert _judge(tmp_path, "1.3", (lambda sizes: table.get(tuple(sizes), 0),), seed=2) == (
+        False,
+        "not yet (wrong count for layer sizes " + str(probes.lecture1._layer_sizes(2)[0]) + ")",
+    )
 
 
 def slide_mse(x, x_hat):
@@ -117,7 +128,11 @@ def stamp_with_pytorch(x, weight, stride=1, padding=0):
         ("1.1", slide_mse, "not yet (that is the slide's formula, the square root of a sum"),
         ("1.1", lambda x, x_hat: ((x - x_hat) ** 2).mean().item(), "not yet (mse should return a tensor"),
         ("1.3", lambda sizes: 1 / 0, "not yet (your code raised ZeroDivisionError: division by zero)"),
-        ("2.1", nails_with_reference, "not yet (your code calls aelib.upsample_bed_of_nails, which this exercise asks you to write yourself)"),
+        (
+            "2.1",
+            nails_with_reference,
+            "not yet (your code calls aelib.upsample_bed_of_nails, which this exercise asks you to write yourself)",
+        ),
         ("2.5", stamp_with_pytorch, "not yet (your code calls torch.nn.functional.conv_transpose2d"),
         ("4.3", wrong_threshold, "not yet (with "),
         ("4.2", lambda x, x_hat, data_range=1.0: bytearray(2**62), "used more than 4 GiB of memory"),
@@ -143,7 +158,10 @@ def test_the_reference_works_again_after_a_probe(tmp_path):
         (b"not a zip", "cannot be read"),
         ({"exercise": "1.3", "error": None, "answers": {"counts": 6}, "called": []}, "do not have the probe's form"),
         ({"exercise": "1.1", "error": None, "answers": {}, "called": []}, "is not a probe's"),
-        ({"exercise": "1.3", "error": "MemoryError", "answers": None, "called": []}, "the saved error is not a probe's"),
+        (
+            {"exercise": "1.3", "error": "MemoryError", "answers": None, "called": []},
+            "the saved error is not a probe's",
+        ),
     ],
     ids=["garbage", "wrong-form", "other-exercise", "bad-error"],
 )
@@ -154,7 +172,9 @@ def test_forged_answers_are_refused(tmp_path, saved, problem):
         (folder / "1.3.pt").write_bytes(saved)
     else:
         torch.save(saved, folder / "1.3.pt")
-    correct, reason = judge_probe("1.3", 0, collect_answers(str(folder), ["1.3"]).get("1.3"), None, timeout=1, memory="4 GiB", stopped="")
+    correct, reason = judge_probe(
+        "1.3", 0, collect_answers(str(folder), ["1.3"]).get("1.3"), None, timeout=1, memory="4 GiB", stopped=""
+    )
     assert not correct and reason.startswith("the probe's answers could not be used") and problem in reason, reason
 
 
@@ -216,7 +236,10 @@ class Sneaky(nn.Linear):
         (nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.GELU()), "layer 2 of `model.encoder` is GELU"),
         (nn.Linear(784, 8), "`model.encoder` must be an nn.Sequential"),
         (nn.Sequential(nn.Flatten(), nn.Linear(784, 7000), nn.Linear(7000, 8)), "parameters, more than"),
-        (nn.Sequential(nn.Upsample(scale_factor=100), nn.MaxPool2d(100), nn.Flatten(), nn.Linear(784, 8)), "numbers per image, more than"),
+        (
+            nn.Sequential(nn.Upsample(scale_factor=100), nn.MaxPool2d(100), nn.Flatten(), nn.Linear(784, 8)),
+            "numbers per image, more than",
+        ),
     ],
     ids=["subclass", "not-whitelisted", "not-sequential", "too-many-parameters", "too-large-activation"],
 )
@@ -248,7 +271,8 @@ def test_the_instructor_package_imports_without_torch_or_matplotlib():
     code = (
         "import sys, types, pathlib\n"
         "sys.modules['torch'] = sys.modules['matplotlib'] = None\n"  # importing either now fails
-        f"package = types.ModuleType('aelib'); package.__path__ = [{str(ROOT / 'aelib')!r}]; sys.modules['aelib'] = package\n"
+        f"package = types.ModuleType('aelib'); package.__path__ = [{str(ROOT / 'aelib')!r}]; "
+        "sys.modules['aelib'] = package\n"
         "import aelib.conventions, aelib.instructor.cli, aelib.instructor.student, aelib.instructor.colab\n"
         "print(sorted(aelib.instructor.probes.PROBES)[:2])\n"
     )

@@ -7,23 +7,29 @@ the grader rely on.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import copy
+import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 from docutils import nodes
 
-from aelib.instructor import colab
 from aelib.conventions import SOLUTION_BEGIN, SOLUTION_END
-from aelib.instructor.student import SolutionMarkerError, strip_solutions, student_notebook, student_page, write_student_copies
+from aelib.instructor import colab
+from aelib.instructor.student import (
+    SolutionMarkerError,
+    strip_solutions,
+    student_notebook,
+    student_page,
+    write_student_copies,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 FIXTURE = ROOT / "tests" / "fixtures" / "grading" / "grading_fixture.ipynb"
 
-SOLVED = f'''class Model:
+SOLVED = f"""class Model:
     def __init__(self, k):
         self.k = k
         {SOLUTION_BEGIN}
@@ -41,7 +47,7 @@ def size(x):
     if x:
         return 1
     return 0
-    {SOLUTION_END}'''
+    {SOLUTION_END}"""
 
 
 def test_strip_solutions_replaces_each_block_at_its_indentation():
@@ -95,15 +101,21 @@ def test_student_copy_of_the_fixture():
     assert nb == original, "the lecture itself must stay as it was"
     assert student.metadata["aelib"]["lecture"] == "fixture"
     assert [c.id for c in student.cells] == [c.id for c in nb.cells]
-    for before, after in zip(nb.cells, student.cells):
+    for before, after in zip(nb.cells, student.cells, strict=True):
         role = before.metadata.get("aelib", {})
         if "solution" in role:
             assert SOLUTION_BEGIN not in after.source and "raise NotImplementedError" in after.source
             assert after.source.splitlines()[0] == before.source.splitlines()[0], "the signature stays"
             assert (after.outputs, after.execution_count) == ([], None)
         elif "exercise" in role:
-            assert before.outputs and "correct" in before.outputs[0]["text"], "the fixture's check cells have verdicts to clear"
-            assert (after.source, after.metadata["aelib"], after.id) == (before.source, before.metadata["aelib"], before.id)
+            assert before.outputs and "correct" in before.outputs[0]["text"], (
+                "the fixture's check cells have verdicts to clear"
+            )
+            assert (after.source, after.metadata["aelib"], after.id) == (
+                before.source,
+                before.metadata["aelib"],
+                before.id,
+            )
             assert (after.outputs, after.execution_count) == ([], None), "no verdict the student did not earn"
         else:
             assert after == before, "every other cell is kept as it is"
@@ -119,21 +131,31 @@ def test_student_copy_content(lecture):
     assert colab.badge_markdown(url, branch, f"student/{lecture.name}") in student.cells[0].source
     text = "\n".join(c.source for c in student.cells)
     assert SOLUTION_BEGIN not in text and SOLUTION_END not in text
-    for before, after in zip(nb.cells, student.cells):
+    for before, after in zip(nb.cells, student.cells, strict=True):
         if "exercise" in before.metadata.get("aelib", {}):
-            assert (after.source, after.metadata["aelib"], after.id) == (before.source, before.metadata["aelib"], before.id), f"check cell {before.id} keeps its id and metadata"
-            assert (after.outputs, after.execution_count) == ([], None), f"check cell {before.id} must not show a verdict"
+            assert (after.source, after.metadata["aelib"], after.id) == (
+                before.source,
+                before.metadata["aelib"],
+                before.id,
+            ), f"check cell {before.id} keeps its id and metadata"
+            assert (after.outputs, after.execution_count) == ([], None), (
+                f"check cell {before.id} must not show a verdict"
+            )
         if after.cell_type == "code":
             ast.parse(after.source)
 
 
 def test_committed_student_copies_and_book_page_are_up_to_date(tmp_path):
     written = write_student_copies(ROOT / "lectures", tmp_path / "student", tmp_path / "exercises.md")
-    assert sorted(p.name for p in (ROOT / "student").glob("*.ipynb")) == [p.name for p in LECTURES], "run `make student`"
+    assert sorted(p.name for p in (ROOT / "student").glob("*.ipynb")) == [p.name for p in LECTURES], (
+        "run `make student`"
+    )
     for path in written[:-1]:
         committed = ROOT / "student" / path.name
         assert committed.read_bytes() == path.read_bytes(), f"{committed} is out of date: run `make student`"
-    assert (ROOT / "book" / "exercises.md").read_text() == written[-1].read_text(), "book/exercises.md is out of date: run `make student`"
+    assert (ROOT / "book" / "exercises.md").read_text() == written[-1].read_text(), (
+        "book/exercises.md is out of date: run `make student`"
+    )
 
 
 def test_book_page_links_every_student_copy():
@@ -191,7 +213,7 @@ def test_the_book_shows_exercises_without_solutions_or_verdicts():
     document += [_rendered_cell(c) for c in nb.cells if c.cell_type == "code"]
     assert _book_extension().hide_solutions(document) == 6
     student = [c for c in student_notebook(nb, FIXTURE).cells if c.cell_type == "code"]
-    for container, cell in zip(document.children, student):
+    for container, cell in zip(document.children, student, strict=True):
         parts = [p["nb_element"] for p in container.children]
         assert container.children[0].astext() == cell.source
         assert parts == (["cell_code_source"] if "aelib" in cell.metadata else ["cell_code_source", "cell_code_output"])

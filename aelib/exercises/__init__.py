@@ -55,7 +55,9 @@ def exercise(exercise_id: str) -> Callable[[Callable[..., str | None]], Callable
             except NotImplementedError:
                 problem = NOT_IMPLEMENTED
             except Exception as err:  # the student's code failed: report it, never crash
-                problem = f"your code raised {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}".rstrip(": ")
+                problem = (
+                    f"your code raised {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}"
+                ).rstrip(": ")
             print(verdict(exercise_id, problem))
 
         run.exercise_id = exercise_id

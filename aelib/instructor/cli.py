@@ -14,7 +14,15 @@ from pathlib import Path
 
 from .grading import DEFAULT_TIMEOUT, grade
 from .reporting import format_table, write_csv
-from .sandbox import DEFAULT_MEMORY, DEFAULT_WALL_TIME, Limits, SandboxUnavailable, check_bwrap, format_bytes, parse_bytes
+from .sandbox import (
+    DEFAULT_MEMORY,
+    DEFAULT_WALL_TIME,
+    Limits,
+    SandboxUnavailable,
+    check_bwrap,
+    format_bytes,
+    parse_bytes,
+)
 from .submission import load_references
 
 __all__ = ["main", "expand"]
@@ -47,17 +55,38 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point of `aelib-grade`."""
     parser = argparse.ArgumentParser(
         prog="aelib-grade",
-        description="Grade exercise notebooks: each runs under nbval in its own sandbox, and the grader judges its answers.",
+        description=(
+            "Grade exercise notebooks: each runs under nbval in its own sandbox, and the grader judges its answers."
+        ),
     )
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks to grade, or folders of them")
     parser.add_argument("--out", default="scores.csv", help="CSV file to write (default: scores.csv)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds a cell may run (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds a cell may run (default: {DEFAULT_TIMEOUT:g})"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
     parser.add_argument("--lectures", default="lectures", help="folder of the reference lectures (default: lectures)")
-    parser.add_argument("--profile", choices=("quick", "cpu", "full"), default="quick", help="scale profile the notebooks run at (default: quick)")
-    parser.add_argument("--memory", type=_size, default=DEFAULT_MEMORY, help=f"memory one submission may use, e.g. 4G (default: {format_bytes(DEFAULT_MEMORY)})")
-    parser.add_argument("--wall-time", type=float, default=DEFAULT_WALL_TIME, help=f"seconds one submission may run in all (default: {DEFAULT_WALL_TIME:g})")
-    parser.add_argument("--no-sandbox", action="store_true", help="run the notebooks without a sandbox: for notebooks you trust only")
+    parser.add_argument(
+        "--profile",
+        choices=("quick", "cpu", "full"),
+        default="quick",
+        help="scale profile the notebooks run at (default: quick)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_size,
+        default=DEFAULT_MEMORY,
+        help=f"memory one submission may use, e.g. 4G (default: {format_bytes(DEFAULT_MEMORY)})",
+    )
+    parser.add_argument(
+        "--wall-time",
+        type=float,
+        default=DEFAULT_WALL_TIME,
+        help=f"seconds one submission may run in all (default: {DEFAULT_WALL_TIME:g})",
+    )
+    parser.add_argument(
+        "--no-sandbox", action="store_true", help="run the notebooks without a sandbox: for notebooks you trust only"
+    )
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.jobs < 1 or args.wall_time <= 0:
         parser.error("--timeout and --wall-time must be positive and --jobs at least 1")
@@ -82,10 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     paths = expand(args.submissions)
     start = time.monotonic()
     limits = Limits(memory=args.memory, wall_time=args.wall_time)
-    scores = grade(paths, references, timeout=args.timeout, jobs=args.jobs, profile=args.profile, sandboxed=not args.no_sandbox, limits=limits, progress=True)
+    scores = grade(
+        paths,
+        references,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        profile=args.profile,
+        sandboxed=not args.no_sandbox,
+        limits=limits,
+        progress=True,
+    )
     print(format_table(scores))
     write_csv(scores, args.out)
-    print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.0f} s with {args.jobs} jobs; scores written to {args.out}")
+    print(
+        f"\n{len(scores)} submissions graded in {time.monotonic() - start:.0f} s with {args.jobs} jobs; scores "
+        f"written to {args.out}"
+    )
     return 0
 
 

@@ -32,7 +32,9 @@ NOTEBOOK_DIRS = ("lectures", "student")
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SETUP_TAG = "colab-setup"
 _GITHUB_URL = re.compile(r"https://github\.com/(?P<owner>[A-Za-z0-9_.-]+)/(?P<repo>[A-Za-z0-9_.-]+)")
-_BADGE = re.compile(r"\[!\[Open In Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\(https://colab\.research\.google\.com/github/[^)\s]+\)")
+_BADGE = re.compile(
+    r"\[!\[Open In Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\(https://colab\.research\.google\.com/github/[^)\s]+\)"
+)
 _SPEC = re.compile(r"aelib @ git\+[^\"'\s]+")
 _REPO_BLOCK = re.compile(r"^repository:[ \t]*\n((?:[ \t]+.*\n|[ \t]*\n)*)", re.MULTILINE)
 
@@ -41,7 +43,10 @@ def _check_github_url(url: str) -> str:
     """Return `url` without a trailing slash or `.git`; raise if it is not https://github.com/OWNER/REPO."""
     url = url.strip().removesuffix("/").removesuffix(".git")
     if not _GITHUB_URL.fullmatch(url):
-        raise ValueError(f"expected a GitHub repository URL like https://github.com/OWNER/REPO (Colab opens notebooks from GitHub), got {url!r}")
+        raise ValueError(
+            "expected a GitHub repository URL like https://github.com/OWNER/REPO (Colab opens notebooks from "
+            f"GitHub), got {url!r}"
+        )
     return url
 
 
@@ -78,7 +83,7 @@ def read_repository(root: str | Path = ".") -> tuple[str, str]:
 
 
 def _write_repository(root: Path, url: str, branch: str) -> bool:
-    """Set repository.url and repository.branch in `root/_config.yml`, keeping its comments; return True if it changed."""
+    """Set repository.url and repository.branch in `root/_config.yml`, keeping its comments; True if it changed."""
     config = root / "_config.yml"
     text = config.read_text(encoding="utf-8")
     block = _REPO_BLOCK.search(text)
@@ -86,7 +91,13 @@ def _write_repository(root: Path, url: str, branch: str) -> bool:
         raise ValueError(f"{config} has no repository.url and repository.branch: add them under `repository:`")
     new_block = block[1]
     for key, value in (("url", url), ("branch", branch)):
-        new_block = re.sub(rf"^([ \t]+{key}:[ \t]*)[^#\n]*?([ \t]*(?:#.*)?)$", lambda m: f"{m[1]}{value}{m[2]}", new_block, count=1, flags=re.MULTILINE)
+        new_block = re.sub(
+            rf"^([ \t]+{key}:[ \t]*)[^#\n]*?([ \t]*(?:#.*)?)$",
+            lambda m, value=value: f"{m[1]}{value}{m[2]}",
+            new_block,
+            count=1,
+            flags=re.MULTILINE,
+        )
     new_text = text[: block.start(1)] + new_block + text[block.end(1) :]
     if new_text == text:
         return False
@@ -106,7 +117,7 @@ def pages(root: str | Path = ".") -> list[Path]:
 
 
 def _repoint_page(path: Path, old: tuple[str, str], new: tuple[str, str]) -> bool:
-    """Replace the Colab links and install specs for repository `old` (url, branch) in a page by `new`; return True if it changed."""
+    """Replace a page's Colab links and install specs for repository `old` (url, branch) by `new`; True if changed."""
     text = path.read_text(encoding="utf-8")
     new_text = text.replace(colab_url(*old, ""), colab_url(*new, "")).replace(install_spec(*old), install_spec(*new))
     if new_text == text:
@@ -172,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: `aelib-repoint URL [--branch B] [--root DIR]`."""
     parser = argparse.ArgumentParser(
         prog="aelib-repoint",
-        description="Point every Colab badge, setup cell and the book's launch buttons at a repository (e.g. your fork).",
+        description=(
+            "Point every Colab badge, setup cell and the book's launch buttons at a repository (e.g. your fork)."
+        ),
     )
     parser.add_argument("url", help="GitHub repository URL, e.g. https://github.com/you/autoencoders")
     parser.add_argument("--branch", help="branch to open and install from (default: the branch in _config.yml)")
@@ -187,7 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for path in changed:
         print(f"updated {path.relative_to(root).as_posix()}")
-    print(f"{len(notebooks(root))} notebooks and _config.yml point at {_check_github_url(args.url)} (branch {branch}); rebuild the book to update its launch buttons")
+    print(
+        f"{len(notebooks(root))} notebooks and _config.yml point at {_check_github_url(args.url)} (branch "
+        f"{branch}); rebuild the book to update its launch buttons"
+    )
     return 0
 
 

@@ -33,7 +33,7 @@ import nbformat
 
 from .judging import KERNEL_DIED, STUCK, Answer, cell_problem, clean, collect_answers, judge_probe, parse_records
 from .reporting import Score
-from .sandbox import Limits, Sandbox, _remove, format_bytes
+from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, _remove, format_bytes
 from .submission import Graded, Reference, first_line, graded_notebook, identify, read_submission
 
 __all__ = ["DEFAULT_TIMEOUT", "grade_submission", "grade"]
@@ -47,13 +47,38 @@ KERNEL_START_ATTEMPTS = 3  # as in plugin.py
 def _pytest(timeout: float) -> list[str]:
     """Return the command that runs nbval on the graded notebook, writing records to the grader's pipe."""
     return [
-        sys.executable, "-m", "pytest", "submission.ipynb", "-c", "pytest.ini", "-p", "nbval.plugin", "-p", "no:cacheprovider",
-        "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={timeout:g}", "--nbval-kernel-startup-timeout=120",
-        "-q", "--color=no", "-W", "ignore", "--aelib-results={results}",
+        sys.executable,
+        "-m",
+        "pytest",
+        "submission.ipynb",
+        "-c",
+        "pytest.ini",
+        "-p",
+        "nbval.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        f"--nbval-cell-timeout={timeout:g}",
+        "--nbval-kernel-startup-timeout=120",
+        "-q",
+        "--color=no",
+        "-W",
+        "ignore",
+        "--aelib-results={results}",
     ]
 
 
-def _run(box: Sandbox, build: Callable[[str], Graded], *, timeout: float, threads: int, profile: str, deadline: float, exercises: list[str]):
+def _run(
+    box: Sandbox,
+    build: Callable[[str], Graded],
+    *,
+    timeout: float,
+    threads: int,
+    profile: str,
+    deadline: float,
+    exercises: list[str],
+):
     """Run nbval on the graded notebook in fresh scratch folders; skip a cell that ignores the interrupt, twice at most.
 
     `build(folder)` returns the notebook whose probes save into `folder`. Returns the
@@ -73,20 +98,25 @@ def _run(box: Sandbox, build: Callable[[str], Graded], *, timeout: float, thread
             nbformat.write(graded.nb, work / "submission.ipynb")
             (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
             shutil.copyfile(_PLUGIN, work / "conftest.py")
-            env = box.environment(scratch, {
-                "AELIB_PROFILE": profile,
-                "AELIB_PROGRESS": "0",
-                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # only nbval and the results plugin: a fast, predictable pytest
-                "OMP_NUM_THREADS": str(threads),  # parallel kernels must not fight over the cores
-                "MKL_NUM_THREADS": str(threads),
-            })
+            env = box.environment(
+                scratch,
+                {
+                    "AELIB_PROFILE": profile,
+                    "AELIB_PROGRESS": "0",
+                    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # only nbval and the results plugin: fast, predictable
+                    "OMP_NUM_THREADS": str(threads),  # parallel kernels must not fight over the cores
+                    "MKL_NUM_THREADS": str(threads),
+                },
+            )
             outcome = box.run(_pytest(timeout), scratch, env, deadline=deadline)
             answers.update(collect_answers(str(scratch / "answers"), exercises))
         finally:
             _remove(scratch)
         run = parse_records(outcome.records)
         records.update({n: r for n, r in run.items() if n not in skipped})
-        stuck = [n for n, r in sorted(run.items()) if STUCK in r["error"] and n not in skipped and n < len(graded.nb.cells)]
+        stuck = [
+            n for n, r in sorted(run.items()) if STUCK in r["error"] and n not in skipped and n < len(graded.nb.cells)
+        ]
         if outcome.stopped or not stuck:
             break
         skipped.add(stuck[0])
@@ -110,12 +140,24 @@ def grade_submission(
         _grade(path, references, box, score, timeout=timeout, threads=threads, profile=profile)
     except Exception as err:  # a bug or a case nobody foresaw costs this row, never the batch
         score.points = {exercise: 0 for exercise in score.max_points}
-        score.reasons.append(f"the grader failed on this submission ({type(err).__name__}: {clean(str(err), 120)}); grade it again or by hand")
+        score.reasons.append(
+            f"the grader failed on this submission ({type(err).__name__}: {clean(str(err), 120)}); grade it "
+            "again or by hand"
+        )
     score.seconds = time.monotonic() - start
     return score
 
 
-def _grade(path: Path, references: dict[str, Reference], box: Sandbox, score: Score, *, timeout: float, threads: int, profile: str) -> None:
+def _grade(
+    path: Path,
+    references: dict[str, Reference],
+    box: Sandbox,
+    score: Score,
+    *,
+    timeout: float,
+    threads: int,
+    profile: str,
+) -> None:
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -130,7 +172,13 @@ def _grade(path: Path, references: dict[str, Reference], box: Sandbox, score: Sc
     if note:
         score.reasons.append(note)
     if nb is None or ref is None:
-        score.reasons.append(problem or "cannot tell which lecture this notebook answers (no check cells, no aelib lecture metadata, no lecture name)")
+        score.reasons.append(
+            problem
+            or (
+                "cannot tell which lecture this notebook answers (no check cells, no aelib lecture metadata, no "
+                "lecture name)"
+            )
+        )
         return
     seeds = {check.exercise: secrets.randbelow(2**31) for check in ref.checks}
 
@@ -139,27 +187,50 @@ def _grade(path: Path, references: dict[str, Reference], box: Sandbox, score: Sc
 
     graded = build("")
     score.reasons += [f"{check.exercise}: check cell deleted" for check in graded.missing]
-    score.reasons += [f"{exercise}: check cell was edited; the grader's probe took its place" for exercise in graded.edited]
+    score.reasons += [
+        f"{exercise}: check cell was edited; the grader's probe took its place" for exercise in graded.edited
+    ]
     if not graded.probes:
         return
-    limit = 120 + len(graded.nb.cells) * (timeout + 10)  # every cell is bounded by nbval; this guards against the unforeseen
+    limit = 120 + len(graded.nb.cells) * (
+        timeout + 10
+    )  # every cell is bounded by nbval; this guards against the unforeseen
     deadline = time.monotonic() + min(box.limits.wall_time, limit)
     exercises = sorted({check.exercise for check, _ in graded.probes.values()})
-    records, answers, stopped, output = _run(box, build, timeout=timeout, threads=threads, profile=profile, deadline=deadline, exercises=exercises)
+    records, answers, stopped, output = _run(
+        box, build, timeout=timeout, threads=threads, profile=profile, deadline=deadline, exercises=exercises
+    )
     memory = format_bytes(box.limits.memory)
     if stopped:
         score.reasons.append(f"stopped: it {stopped}")
-    elif any(KERNEL_DIED in r["error"] for r in records.values()):  # nbval's own retries (plugin.retry_kernel_starts) ran out
-        score.reasons.append(f"the kernel died while starting, {KERNEL_START_ATTEMPTS} times: a problem of this machine, not of the notebook; grade it again")
+    elif any(
+        KERNEL_DIED in r["error"] for r in records.values()
+    ):  # nbval's own retries (plugin.retry_kernel_starts) ran out
+        score.reasons.append(
+            f"the kernel died while starting, {KERNEL_START_ATTEMPTS} times: a problem of this machine, not of "
+            "the notebook; grade it again"
+        )
     elif not records:
         last = output.strip().splitlines()[-1] if output.strip() else "no output"
         score.reasons.append(f"nbval could not run the notebook: {clean(last, 160)}")
     for number, record in sorted(records.items()):  # hangs and memory outside the probes are worth reporting too
         problem = cell_problem(record, timeout, memory)
-        if number not in graded.probes and number < len(graded.nb.cells) and problem.startswith(("timed out", "skipped", "used more")):
+        if (
+            number not in graded.probes
+            and number < len(graded.nb.cells)
+            and problem.startswith(("timed out", "skipped", "used more"))
+        ):
             score.reasons.append(f"code cell {number + 1} ({first_line(graded.nb, number)!r}) {problem}")
     for number, (check, seed) in sorted(graded.probes.items()):
-        correct, reason = judge_probe(check.exercise, seed, answers.get(check.exercise), records.get(number), timeout=timeout, memory=memory, stopped=stopped)
+        correct, reason = judge_probe(
+            check.exercise,
+            seed,
+            answers.get(check.exercise),
+            records.get(number),
+            timeout=timeout,
+            memory=memory,
+            stopped=stopped,
+        )
         if correct:
             score.points[check.exercise] += check.points
         else:
@@ -178,7 +249,7 @@ def grade(
     jobs: int = 1,
     profile: str = "quick",
     sandboxed: bool = True,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     progress: bool = False,
 ) -> list[Score]:
     """Grade submissions, `jobs` sandboxes at a time; return the scores in input order."""
@@ -190,7 +261,11 @@ def grade(
             score = grade_submission(path, references, box, timeout=timeout, threads=threads, profile=profile)
             if progress:
                 with printing:
-                    print(f"graded {score.submission}: {score.total:g}/{score.max_total:g} in {score.seconds:.0f} s", file=sys.stderr, flush=True)
+                    print(
+                        f"graded {score.submission}: {score.total:g}/{score.max_total:g} in {score.seconds:.0f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             return score
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

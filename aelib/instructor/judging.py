@@ -11,14 +11,15 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from .probes import MalformedAnswers, judge_answers, load_answers
 
 __all__ = ["Answer", "collect_answers", "parse_records", "judge_probe", "cell_problem", "clean", "STUCK", "KERNEL_DIED"]
 
 STUCK = "Failed to interrupt kernel"  # nbval's message when a timed-out cell ignores the interrupt
-KERNEL_DIED = "Kernel died before replying to kernel_info"  # jupyter_client's words, as in plugin.py (which imports no aelib)
+KERNEL_DIED = (
+    "Kernel died before replying to kernel_info"  # jupyter_client's words, as in plugin.py (which imports no aelib)
+)
 _judging = threading.Lock()  # judges seed torch's global generator and set its threads: one at a time
 
 
@@ -60,16 +61,21 @@ def collect_answers(folder: str, exercises: list[str]) -> dict[str, Answer]:
 
 
 def parse_records(text: str) -> dict[int, dict]:
-    """Return the final record of each code cell from the plugin's JSON lines; lines that are not records are skipped."""
+    """Return the final record of each code cell from the plugin's JSON lines, skipping lines that are not records."""
     records: dict[int, dict] = {}
     for line in text.splitlines():
         try:
             record = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
             continue
-        if not (isinstance(record, dict) and isinstance(record.get("cell"), int) and not isinstance(record["cell"], bool)):
+        if not (
+            isinstance(record, dict) and isinstance(record.get("cell"), int) and not isinstance(record["cell"], bool)
+        ):
             continue
-        record = {key: record.get(key) if isinstance(record.get(key), str) else "" for key in ("when", "outcome", "error", "output")} | {"cell": record["cell"]}
+        record = {
+            key: record.get(key) if isinstance(record.get(key), str) else ""
+            for key in ("when", "outcome", "error", "output")
+        } | {"cell": record["cell"]}
         if record["cell"] not in records or record["when"] == "call":
             records[record["cell"]] = record
     return records
@@ -91,7 +97,9 @@ def cell_problem(record: dict | None, timeout: float, memory: str) -> str:
     return ""
 
 
-def judge_probe(exercise: str, seed: int, answer: Answer | None, record: dict | None, *, timeout: float, memory: str, stopped: str) -> tuple[bool, str]:
+def judge_probe(
+    exercise: str, seed: int, answer: Answer | None, record: dict | None, *, timeout: float, memory: str, stopped: str
+) -> tuple[bool, str]:
     """Return (correct, reason) for one probe: its answers judged, else why there are none."""
     if answer is not None and answer.problem:
         return False, f"the probe's answers could not be used: {answer.problem}"

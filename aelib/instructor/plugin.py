@@ -67,7 +67,9 @@ def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS) -> None:
 
 def pytest_addoption(parser):
     """Add `--aelib-results PATH`: the file that receives one JSON line per cell and phase."""
-    parser.addoption("--aelib-results", required=True, help="file (or /dev/fd/N) to write each cell's outcome to, as JSON lines")
+    parser.addoption(
+        "--aelib-results", required=True, help="file (or /dev/fd/N) to write each cell's outcome to, as JSON lines"
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

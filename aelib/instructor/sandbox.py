@@ -38,7 +38,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "Outcome", "Sandbox", "SandboxUnavailable", "format_bytes", "parse_bytes", "DEFAULT_MEMORY"]
+__all__ = [
+    "Limits",
+    "Outcome",
+    "Sandbox",
+    "SandboxUnavailable",
+    "format_bytes",
+    "parse_bytes",
+    "DEFAULT_MEMORY",
+    "DEFAULT_LIMITS",
+]
 
 DEFAULT_MEMORY = 4 * 2**30
 DEFAULT_WALL_TIME = 1800.0
@@ -80,6 +89,9 @@ class Limits:
     memory: int = DEFAULT_MEMORY
     wall_time: float = DEFAULT_WALL_TIME
     file_size: int = FILE_SIZE
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -166,7 +178,9 @@ class Sandbox:
     are made readable to the sandbox, never its model cache.
     """
 
-    def __init__(self, *, sandboxed: bool = True, limits: Limits = Limits(), data_root: str | Path | None = None) -> None:
+    def __init__(
+        self, *, sandboxed: bool = True, limits: Limits = DEFAULT_LIMITS, data_root: str | Path | None = None
+    ) -> None:
         self.sandboxed = sandboxed
         self.limits = limits
         self.root_user = os.geteuid() == 0
@@ -221,10 +235,19 @@ class Sandbox:
         return env
 
     def command(self, argv: list[str], scratch: Path, env: dict[str, str]) -> list[str]:
-        """Return `argv` wrapped in bubblewrap with the mounts, namespaces and user described in the module docstring."""
+        """Return `argv` wrapped in bubblewrap, with the mounts, namespaces and user the module docstring lists."""
         if not self.sandboxed:
             return argv
-        args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        args = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
         if not self.root_user:
             args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
         made: set[str] = {"/"}
@@ -261,8 +284,17 @@ class Sandbox:
         for name, value in env.items():
             args += ["--setenv", name, value]
         if self.root_user:  # drop to nobody on the host too, with no capabilities left
-            args += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                     "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+            args += [
+                "--cap-add",
+                "CAP_SETUID,CAP_SETGID",
+                "--",
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ]
         return [*args, "--", *argv]
 
     def run(self, argv: list[str], scratch: Path, env: dict[str, str], *, deadline: float) -> Outcome:
@@ -289,9 +321,15 @@ class Sandbox:
         argv = [arg.replace("{results}", f"/dev/fd/{write_end}") for arg in argv]
         try:
             proc = subprocess.Popen(
-                self.command(argv, scratch, env), cwd=scratch / "work", env=None if self.sandboxed else env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                pass_fds=(write_end,), preexec_fn=limit, start_new_session=True,
+                self.command(argv, scratch, env),
+                cwd=scratch / "work",
+                env=None if self.sandboxed else env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
+                preexec_fn=limit,
+                start_new_session=True,
             )
         finally:
             os.close(write_end)
@@ -334,7 +372,9 @@ def _python_folders() -> list[Path]:
     folders.add(Path(sys.executable).resolve().parent.parent)
     folders.add(Path(__file__).resolve().parents[1])  # the aelib package (an editable install lives in the repository)
     found = sorted(folders, key=lambda p: len(p.parts))
-    return [p for i, p in enumerate(found) if p.is_dir() and not any(p.is_relative_to(q) for q in found[:i] if q.is_dir())]
+    return [
+        p for i, p in enumerate(found) if p.is_dir() and not any(p.is_relative_to(q) for q in found[:i] if q.is_dir())
+    ]
 
 
 def _remove(path: Path) -> None:
@@ -352,17 +392,26 @@ def check_bwrap() -> None:
     """Raise SandboxUnavailable, naming the fix, unless bubblewrap can build a sandbox here."""
     fix = "or pass --no-sandbox to grade without one (trusted notebooks only)"
     if shutil.which("bwrap") is None:
-        raise SandboxUnavailable(f"bubblewrap is not installed: install it (Debian/Ubuntu: sudo apt-get install bubblewrap), {fix}")
+        raise SandboxUnavailable(
+            f"bubblewrap is not installed: install it (Debian/Ubuntu: sudo apt-get install bubblewrap), {fix}"
+        )
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        raise SandboxUnavailable(f"grading as root drops to nobody with setpriv, which is missing: install util-linux, {fix}")
+        raise SandboxUnavailable(
+            f"grading as root drops to nobody with setpriv, which is missing: install util-linux, {fix}"
+        )
     with Sandbox(sandboxed=True) as box:
         scratch = box.scratch()
         env = box.environment(scratch, {})
-        outcome = box.run([sys.executable, "-c", "import os; print(os.getuid())"], scratch, env, deadline=time.monotonic() + 60)
+        outcome = box.run(
+            [sys.executable, "-c", "import os; print(os.getuid())"], scratch, env, deadline=time.monotonic() + 60
+        )
     if outcome.returncode != 0 or outcome.output.strip() != str(NOBODY):
-        detail = outcome.output.strip().splitlines()[-1] if outcome.output.strip() else f"exit code {outcome.returncode}"
+        detail = (
+            outcome.output.strip().splitlines()[-1] if outcome.output.strip() else f"exit code {outcome.returncode}"
+        )
         raise SandboxUnavailable(
-            f"bubblewrap cannot create a sandbox here ({detail}). It needs unprivileged user namespaces: on Ubuntu 24.04 "
-            "run `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, elsewhere `sudo sysctl kernel.unprivileged_userns_clone=1`; "
+            f"bubblewrap cannot create a sandbox here ({detail}). It needs unprivileged user namespaces: on "
+            "Ubuntu 24.04 run `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, elsewhere "
+            "`sudo sysctl kernel.unprivileged_userns_clone=1`; "
             f"in a container, allow user namespaces (e.g. Docker's --security-opt seccomp=unconfined), {fix}"
         )

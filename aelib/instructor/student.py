@@ -27,7 +27,9 @@ from .submission import lecture_id
 __all__ = ["strip_solutions", "student_notebook", "student_page", "write_student_copies", "main"]
 
 PUBLISHED_DIR = "student"  # where the copies live in the repository, for their Colab links
-_COLAB_LINK = re.compile(r"(https://colab\.research\.google\.com/github/[^\s)]+/blob/[^/\s)]+/)lectures/([^\s)/]+\.ipynb)")
+_COLAB_LINK = re.compile(
+    r"(https://colab\.research\.google\.com/github/[^\s)]+/blob/[^/\s)]+/)lectures/([^\s)/]+\.ipynb)"
+)
 
 
 class SolutionMarkerError(ValueError):
@@ -42,7 +44,9 @@ def strip_solutions(source: str, exercise_id: str | None = None) -> str:
         marker = line.strip()
         if marker == SOLUTION_BEGIN:
             if indent is not None:
-                raise SolutionMarkerError(f"line {number}: {SOLUTION_BEGIN!r} inside another solution; close the first with {SOLUTION_END!r}")
+                raise SolutionMarkerError(
+                    f"line {number}: {SOLUTION_BEGIN!r} inside another solution; close the first with {SOLUTION_END!r}"
+                )
             indent = line[: len(line) - len(line.lstrip())]
             out.append(f'{indent}raise NotImplementedError("{label}: write your solution here")')
         elif marker == SOLUTION_END:
@@ -71,7 +75,9 @@ def student_notebook(nb: NotebookNode, path: str | Path) -> NotebookNode:
             cell.source = _COLAB_LINK.sub(rf"\g<1>{PUBLISHED_DIR}/\g<2>", cell.source)
         elif cell.cell_type == "code" and (has_markers or exercise_id):
             if not has_markers:
-                raise SolutionMarkerError(f"{where}: marked as the solution of exercise {exercise_id} but has no {SOLUTION_BEGIN!r} line")
+                raise SolutionMarkerError(
+                    f"{where}: marked as the solution of exercise {exercise_id} but has no {SOLUTION_BEGIN!r} line"
+                )
             try:
                 cell.source = strip_solutions(cell.source, exercise_id)
             except SolutionMarkerError as err:
@@ -92,7 +98,11 @@ def _clear(cell: NotebookNode) -> None:
 def _colab_url(nb: NotebookNode) -> str:
     """Return the Colab URL in a notebook's badge."""
     for cell in nb.cells:
-        match = re.search(r"https://colab\.research\.google\.com/github/[^\s)]+\.ipynb", cell.source) if cell.cell_type == "markdown" else None
+        match = (
+            re.search(r"https://colab\.research\.google\.com/github/[^\s)]+\.ipynb", cell.source)
+            if cell.cell_type == "markdown"
+            else None
+        )
         if match:
             return match.group(0)
     raise ValueError("the notebook has no Open in Colab badge")
@@ -106,7 +116,8 @@ def _title(nb: NotebookNode) -> str:
 def student_page(copies: dict[str, NotebookNode]) -> str:
     """Return the book page listing the student copies (file name -> notebook) with Colab and download links."""
     rows = "\n".join(
-        f"| {_title(nb)} | [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({_colab_url(nb)}) "
+        f"| {_title(nb)} | [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({_colab_url(nb)}) "
         f"| {{download}}`{name} <../{PUBLISHED_DIR}/{name}>` |"
         for name, nb in copies.items()
     )
@@ -129,9 +140,14 @@ the grader finds them there, and asks your code its own questions in their place
 """
 
 
-def write_student_copies(lectures: str | Path = "lectures", out: str | Path = PUBLISHED_DIR, page: str | Path | None = "book/exercises.md") -> list[Path]:
-    """Write the student copy of every lecture in `lectures` to `out`, and the book page listing them; return the paths written."""
-    copies = {path.name: student_notebook(nbformat.read(path, as_version=4), path) for path in sorted(Path(lectures).glob("*.ipynb"))}
+def write_student_copies(
+    lectures: str | Path = "lectures", out: str | Path = PUBLISHED_DIR, page: str | Path | None = "book/exercises.md"
+) -> list[Path]:
+    """Write the student copy of each lecture in `lectures` to `out` and the page that lists them; return the paths."""
+    copies = {
+        path.name: student_notebook(nbformat.read(path, as_version=4), path)
+        for path in sorted(Path(lectures).glob("*.ipynb"))
+    }
     if not copies:
         raise FileNotFoundError(f"no lecture notebooks (*.ipynb) in {lectures}")
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -148,10 +164,16 @@ def write_student_copies(lectures: str | Path = "lectures", out: str | Path = PU
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point of `aelib-student`."""
-    parser = argparse.ArgumentParser(prog="aelib-student", description="Write the student copies of the lectures: solutions out, checks kept.")
+    parser = argparse.ArgumentParser(
+        prog="aelib-student", description="Write the student copies of the lectures: solutions out, checks kept."
+    )
     parser.add_argument("--lectures", default="lectures", help="folder of the lecture notebooks (default: lectures)")
-    parser.add_argument("--out", default=PUBLISHED_DIR, help=f"folder for the student copies (default: {PUBLISHED_DIR})")
-    parser.add_argument("--page", default="book/exercises.md", help="book page listing the copies (default: book/exercises.md)")
+    parser.add_argument(
+        "--out", default=PUBLISHED_DIR, help=f"folder for the student copies (default: {PUBLISHED_DIR})"
+    )
+    parser.add_argument(
+        "--page", default="book/exercises.md", help="book page listing the copies (default: book/exercises.md)"
+    )
     args = parser.parse_args(argv)
     try:
         written = write_student_copies(args.lectures, args.out, args.page)

@@ -23,7 +23,19 @@ from nbformat import NotebookNode
 from ..conventions import CHECK_MARKER, exercise_of, is_check_cell, lecture_of, points_of
 from .probes import PROBES
 
-__all__ = ["Check", "Reference", "Graded", "load_references", "lecture_id", "read_submission", "identify", "graded_notebook", "probe_source", "first_line", "MAX_SUBMISSION_BYTES"]
+__all__ = [
+    "Check",
+    "Reference",
+    "Graded",
+    "load_references",
+    "lecture_id",
+    "read_submission",
+    "identify",
+    "graded_notebook",
+    "probe_source",
+    "first_line",
+    "MAX_SUBMISSION_BYTES",
+]
 
 MAX_SUBMISSION_BYTES = 100 * 2**20  # a lecture with all its figures is a few MB
 PROBE_TAG = "aelib-probe"
@@ -110,12 +122,16 @@ def load_references(folder: str | Path) -> tuple[dict[str, Reference], list[str]
                 continue
             probe = PROBES.get(exercise)
             if probe is None or probe.ask is None or probe.judge is None:
-                problems.append(f"{where}: no probe and judge for it in aelib.instructor.probes; it scores zero until one is added")
+                problems.append(
+                    f"{where}: no probe and judge for it in aelib.instructor.probes; it scores zero until one is added"
+                )
             previous = nb.cells[index - 1].get("id") if index else None
             checks.append(Check(cell, exercise, points, objects, previous))
         lecture = lecture_id(nb, path) or path.stem
         if lecture in references:
-            problems.append(f"{path} and {references[lecture].path} both claim lecture {lecture}: set metadata aelib.lecture")
+            problems.append(
+                f"{path} and {references[lecture].path} both claim lecture {lecture}: set metadata aelib.lecture"
+            )
         elif checks:
             references[lecture] = Reference(path, lecture, checks)
     return references, problems
@@ -124,7 +140,10 @@ def load_references(folder: str | Path) -> tuple[dict[str, Reference], list[str]
 def read_submission(data: bytes) -> tuple[dict | None, str]:
     """Parse a submission's bytes without trusting them: the notebook as plain JSON, or None and why it scores zero."""
     if len(data) > MAX_SUBMISSION_BYTES:
-        return None, f"the file has {len(data):,} bytes, more than {MAX_SUBMISSION_BYTES:,}: not a notebook handed in as asked"
+        return (
+            None,
+            f"the file has {len(data):,} bytes, more than {MAX_SUBMISSION_BYTES:,}: not a notebook handed in as asked",
+        )
     if not data.strip():
         return None, "empty file"
     try:
@@ -156,7 +175,10 @@ def _is_code(cell: Any) -> bool:
 def _candidates(cells: list, check: Check) -> list[int]:
     """Return the submission's cells that may be `check`'s: by id or exercise metadata, else by identical source."""
     tests = (
-        lambda c: isinstance(c, Mapping) and (c.get("id") == check.cell.get("id") or (_is_code(c) and exercise_of(c) == check.exercise)),
+        lambda c: (
+            isinstance(c, Mapping)
+            and (c.get("id") == check.cell.get("id") or (_is_code(c) and exercise_of(c) == check.exercise))
+        ),
         lambda c: _is_code(c) and _normalized(_source(c)) == _normalized(check.cell.source),
     )
     for test in tests:
@@ -167,7 +189,7 @@ def _candidates(cells: list, check: Check) -> list[int]:
 
 
 def _instructor_position(cells: list, check: Check, candidates: list[int]) -> int:
-    """Pick the instructor's check cell among copies: the one after the cell that precedes it in the lecture, else the last."""
+    """Pick the instructor's check cell among copies: the one after its preceding cell in the lecture, else the last."""
     for i in candidates:
         if i and isinstance(cells[i - 1], Mapping) and cells[i - 1].get("id") == check.previous_id:
             return i
@@ -188,7 +210,7 @@ def _by_name(path: Path, references: dict[str, Reference]) -> Reference | None:
 
 
 def identify(nb: dict | None, path: Path, references: dict[str, Reference]) -> tuple[Reference | None, str]:
-    """Return the lecture a submission answers (None if nothing says) and a note when its name or metadata claims another.
+    """Return the lecture a submission answers (None if nothing says), and a note if its name or metadata claim another.
 
     What it holds decides: the lecture most of whose check cells it has; then its metadata
     `aelib.lecture`; then its file name.
@@ -203,7 +225,10 @@ def identify(nb: dict | None, path: Path, references: dict[str, Reference]) -> t
     notes = []
     for source, other in (("its file name", named), ("its metadata", claimed)):
         if ref is not None and other is not None and other is not ref:
-            notes.append(f"handed in as lecture {other.lecture} ({source}) but it answers lecture {ref.lecture}: graded as lecture {ref.lecture}")
+            notes.append(
+                f"handed in as lecture {other.lecture} ({source}) but it answers lecture {ref.lecture}: graded "
+                f"as lecture {ref.lecture}"
+            )
     return ref, notes[0] if notes else ""
 
 
@@ -220,8 +245,10 @@ class Graded:
 def probe_source(check: Check, seed: int, folder: str, original: str) -> str:
     """Return a probe cell's source: the check cell with its `check_*(...)` call replaced by a call to the probe."""
     objects = "".join(f"{expression}, " for expression in check.objects)
-    call = (f'__import__("aelib.instructor.probes", fromlist=["run_probe"]).run_probe('
-            f"{check.exercise!r}, {seed}, {folder!r}, lambda: ({objects}))")
+    call = (
+        f'__import__("aelib.instructor.probes", fromlist=["run_probe"]).run_probe('
+        f"{check.exercise!r}, {seed}, {folder!r}, lambda: ({objects}))"
+    )
     tree = ast.parse(original)
     lines = original.splitlines()
     for statement in tree.body:
@@ -264,4 +291,3 @@ def first_line(nb: NotebookNode, number: int) -> str:
     """Return the first line of code cell `number` (0-based) of a graded notebook, for a reason."""
     lines = nb.cells[number].source.strip().splitlines()
     return lines[0][:40] if lines else ""
-

@@ -26,7 +26,7 @@ def _cells(document: nodes.Node):
 
 
 def hide_solutions(document: nodes.Node) -> int:
-    """Strip the solutions and clear the solution and check cells' outputs in a notebook page; return the cells changed."""
+    """Strip a notebook page's solutions, clear its solution and check cells' outputs; return how many cells changed."""
     changed = 0
     for cell, as_cell in _cells(document):
         solution, check = solution_of(as_cell), exercise_of(as_cell)

@@ -51,8 +51,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...conventions import NOT_IMPLEMENTED
-
 __all__ = [
     "Probe",
     "PROBES",
@@ -139,10 +137,10 @@ def _describe(err: BaseException) -> dict[str, str]:
     return {"type": kind, "message": message}
 
 
-_TRAP = '''def trap(*args, **kwargs):
+_TRAP = """def trap(*args, **kwargs):
     __import__("aelib.instructor.probes", fromlist=["_called"])._called.add({name!r})
     raise RuntimeError({message!r})
-'''
+"""
 _called: set[str] = set()
 
 
@@ -162,7 +160,12 @@ def _forbidden(paths: tuple[str, ...]):
             continue
         public = f"aelib.{name}" if path.startswith("aelib.") else path
         namespace: dict[str, Any] = {}
-        exec(_TRAP.format(name=public, message=f"{public} is not allowed in this exercise: the grader asks for your own code"), namespace)
+        exec(
+            _TRAP.format(
+                name=public, message=f"{public} is not allowed in this exercise: the grader asks for your own code"
+            ),
+            namespace,
+        )
         code = getattr(function, "__code__", None)
         if code is not None and not code.co_freevars:
             swapped.append((function, code))
@@ -253,7 +256,11 @@ def load_answers(folder_fd: int, exercise_id: str) -> dict | None:
 
 
 def _error_reason(error: Any, memory: str) -> str:
-    if not isinstance(error, dict) or not isinstance(error.get("type"), str) or not isinstance(error.get("message", ""), str):
+    if (
+        not isinstance(error, dict)
+        or not isinstance(error.get("type"), str)
+        or not isinstance(error.get("message", ""), str)
+    ):
         raise MalformedAnswers("the saved error is not a probe's")
     kind, message = error["type"][:60], error.get("message", "")
     if kind == "NotImplementedError":

@@ -38,8 +38,28 @@ __all__ = [
 
 # Each whitelisted layer with the constructor arguments that define it (and that it keeps as attributes).
 LAYERS: dict[str, tuple[str, ...]] = {
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "padding_mode"),
-    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "groups", "bias", "dilation"),
+    "Conv2d": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "bias",
+        "padding_mode",
+    ),
+    "ConvTranspose2d": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "output_padding",
+        "groups",
+        "bias",
+        "dilation",
+    ),
     "Linear": ("in_features", "out_features", "bias"),
     "Flatten": ("start_dim", "end_dim"),
     "Unflatten": ("dim", "unflattened_size"),
@@ -93,14 +113,20 @@ def export_sequential(module: Any, where: str = "the model") -> list[dict]:
         if kind not in LAYERS or type(layer) is not getattr(nn, kind):
             raise ValueError(f"layer {index} of {where} is {kind}; the grader rebuilds only {_LIST}")
         if kind == "MaxPool2d" and layer.return_indices:
-            raise ValueError(f"layer {index} of {where} returns indices; the grader rebuilds MaxPool2d(return_indices=False) only")
+            raise ValueError(
+                f"layer {index} of {where} returns indices; the grader rebuilds MaxPool2d(return_indices=False) only"
+            )
         spec.append({"type": kind, "args": {name: _value(layer, name) for name in LAYERS[kind]}})
     return spec
 
 
 def _argument(kind: str, name: str, value: Any) -> Any:
     """Return one constructor argument from a spec, checked; raise ValueError if it is not plain and small."""
-    if isinstance(value, list) and 1 <= len(value) <= 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, list)
+        and 1 <= len(value) <= 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         value = tuple(value)
     ok = (
         value is None
@@ -137,7 +163,14 @@ def rebuild_sequential(spec: Any) -> Any:
         return nn.Sequential(*(getattr(nn, kind)(**kwargs) for kind, kwargs in layers))
 
 
-def check_cost(model: Any, input_shape: tuple[int, ...], *, max_parameters: int = MAX_PARAMETERS, max_activations: int = MAX_ACTIVATIONS, max_work: int = MAX_WORK) -> str | None:
+def check_cost(
+    model: Any,
+    input_shape: tuple[int, ...],
+    *,
+    max_parameters: int = MAX_PARAMETERS,
+    max_activations: int = MAX_ACTIVATIONS,
+    max_work: int = MAX_WORK,
+) -> str | None:
     """Return why a meta-device model is too large to evaluate in the grader, or None.
 
     It counts the parameters and pushes one input of `input_shape` through on the meta
@@ -154,7 +187,9 @@ def check_cost(model: Any, input_shape: tuple[int, ...], *, max_parameters: int 
     def measure(module: Any, inputs: tuple, output: Any) -> None:
         largest[0] = max(largest[0], output.numel())
         weight = getattr(module, "weight", None)
-        if weight is not None and weight.ndim >= 2:  # a convolution or a linear layer: one multiply-add per weight and position
+        if (
+            weight is not None and weight.ndim >= 2
+        ):  # a convolution or a linear layer: one multiply-add per weight and position
             positions = max(inputs[0][0, 0].numel(), output[0, 0].numel()) if output.ndim > 2 else 1
             work[0] += weight.numel() * positions
 
@@ -167,7 +202,10 @@ def check_cost(model: Any, input_shape: tuple[int, ...], *, max_parameters: int 
         for hook in hooks:
             hook.remove()
     if largest[0] > max_activations:
-        return f"a layer's output has {largest[0]:,} numbers per image, more than the {max_activations:,} the grader evaluates"
+        return (
+            f"a layer's output has {largest[0]:,} numbers per image, more than the {max_activations:,} the "
+            "grader evaluates"
+        )
     if work[0] > max_work:
         return f"the model needs {work[0]:,} multiply-adds per image, more than the {max_work:,} the grader evaluates"
     return None
@@ -183,14 +221,22 @@ def export_autoencoder(model: Any) -> dict:
     if not isinstance(model, nn.Module):
         return {"refused": f"expected an nn.Module, got {type(model).__name__}"}
     try:
-        spec = {part: export_sequential(getattr(model, part, None), f"`model.{part}`") for part in ("encoder", "decoder")}
+        spec = {
+            part: export_sequential(getattr(model, part, None), f"`model.{part}`") for part in ("encoder", "decoder")
+        }
     except ValueError as err:
         return {"refused": f"the grader rebuilds your model from its layers: {err}"}
-    state = {f"{part}.{name}": tensor.detach().cpu().clone() for part in ("encoder", "decoder") for name, tensor in getattr(model, part).state_dict().items()}
+    state = {
+        f"{part}.{name}": tensor.detach().cpu().clone()
+        for part in ("encoder", "decoder")
+        for name, tensor in getattr(model, part).state_dict().items()
+    }
     return {"spec": json.dumps(spec), "state": state}
 
 
-def rebuild_autoencoder(answers: dict, input_shape: tuple[int, ...] = (1, 1, 28, 28), *, max_parameters: int = MAX_PARAMETERS) -> Any:
+def rebuild_autoencoder(
+    answers: dict, input_shape: tuple[int, ...] = (1, 1, 28, 28), *, max_parameters: int = MAX_PARAMETERS
+) -> Any:
     """Rebuild an exported autoencoder with its weights, in eval mode, or return the problem as a string.
 
     The rebuilt model is an nn.Sequential with two children, `encoder` and `decoder`: its
@@ -207,12 +253,16 @@ def rebuild_autoencoder(answers: dict, input_shape: tuple[int, ...] = (1, 1, 28,
     spec = json.loads(answers["spec"])
     if not isinstance(spec, dict) or set(spec) != {"encoder", "decoder"}:
         raise ValueError("the spec does not describe an encoder and a decoder")
-    model = nn.Sequential(collections.OrderedDict((part, rebuild_sequential(spec[part])) for part in ("encoder", "decoder")))
+    model = nn.Sequential(
+        collections.OrderedDict((part, rebuild_sequential(spec[part])) for part in ("encoder", "decoder"))
+    )
     problem = check_cost(model, input_shape, max_parameters=max_parameters)
     if problem is not None:
         return problem
     state = answers["state"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in state.items()
+    ):
         raise ValueError("the weights are not a mapping of tensors")
     model = model.to_empty(device="cpu")
     try:

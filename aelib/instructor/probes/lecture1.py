@@ -53,7 +53,12 @@ def ask_mse(seed: int, mse: Any) -> dict:
     if getattr(got, "requires_grad", False) and getattr(got, "ndim", None) == 0:
         got.backward()
         gradient = x_hat.grad
-    return {"values": values, "inputs_after": inputs_after, "gradient": answer(gradient), "tracks_gradients": bool(getattr(got, "requires_grad", False))}
+    return {
+        "values": values,
+        "inputs_after": inputs_after,
+        "gradient": answer(gradient),
+        "tracks_gradients": bool(getattr(got, "requires_grad", False)),
+    }
 
 
 @judge("1.1")
@@ -70,12 +75,21 @@ def judge_mse(seed: int, answers: dict) -> str | None:
         if not (same(after[0], a, rtol=0, atol=0) and same(after[1], b, rtol=0, atol=0)):
             return "mse changed its inputs in place; compute with new tensors instead"
         if got.ndim != 0:
-            return f"for inputs of shape {shape} mse returned shape {tuple(got.shape)}: average over every element to get a single number"
+            return (
+                f"for inputs of shape {shape} mse returned shape {tuple(got.shape)}: average over every "
+                "element to get a single number"
+            )
         squared = (a - b) ** 2
         if same(got, F.mse_loss(b, a)):
             continue
         named = [
-            (squared.sum().sqrt(), "that is the slide's formula, the square root of a sum (an L2 norm); the MSE is the mean of the squared differences"),
+            (
+                squared.sum().sqrt(),
+                (
+                    "that is the slide's formula, the square root of a sum (an L2 norm); the MSE is the mean of the "
+                    "squared differences"
+                ),
+            ),
             (squared.sum(), "you summed the squared differences: take their mean instead"),
             (squared.mean().sqrt(), "that is the root of the mean squared error: leave out the square root"),
             ((a - b).abs().mean(), "that is the mean absolute error: square the differences"),
@@ -127,13 +141,19 @@ def judge_deep_autoencoder(seed: int, answers: dict) -> str | None:
             return rebuilt
     depth = (_linear_layers(model.encoder), _linear_layers(model.decoder))
     if min(depth) < 2:
-        return f"the encoder has {depth[0]} and the decoder {depth[1]} nn.Linear layers; give each at least two (a hidden layer each)"
+        return (
+            f"the encoder has {depth[0]} and the decoder {depth[1]} nn.Linear layers; give each at least two "
+            "(a hidden layer each)"
+        )
     x = torch.rand(3, 28 * 28, generator=_draw(seed))  # (3, 784)
     with torch.no_grad():
         for latent_dim, rebuilt in ((DEEP_LATENT_DIM, model), (other, sized)):
             z = rebuilt.encoder(x)
             if tuple(z.shape) != (3, latent_dim):
-                return f"with latent_dim={latent_dim} the encoder maps (3, 784) to {tuple(z.shape)}, expected the code (3, {latent_dim})"
+                return (
+                    f"with latent_dim={latent_dim} the encoder maps (3, 784) to {tuple(z.shape)}, expected "
+                    f"the code (3, {latent_dim})"
+                )
         x_hat = model(x)
     if tuple(x_hat.shape) != (3, 28 * 28):
         return f"the model maps (3, 784) to {tuple(x_hat.shape)}, expected (3, 784)"
@@ -142,8 +162,11 @@ def judge_deep_autoencoder(seed: int, answers: dict) -> str | None:
         return "the test MSE is not finite after training: check the layers and the output activation"
     pca_mse = pca_test_mse()
     if test_mse >= pca_mse:
-        return (f"after the check's training your test MSE is {test_mse:.4f} and PCA's with {DEEP_LATENT_DIM} components is {pca_mse:.4f}; "
-                "change the depth, the widths or the output activation (pixels lie in [0, 1])")
+        return (
+            f"after the check's training your test MSE is {test_mse:.4f} and PCA's with {DEEP_LATENT_DIM} "
+            f"components is {pca_mse:.4f}; "
+            "change the depth, the widths or the output activation (pixels lie in [0, 1])"
+        )
     return None
 
 
@@ -165,7 +188,7 @@ def judge_num_parameters(seed: int, answers: dict) -> str | None:
     for sizes, got in zip(_layer_sizes(seed), answers["counts"], strict=True):
         if not is_int(got):
             return f"num_parameters should return an int, got {type_name(got)}"
-        pairs = list(zip(sizes[:-1], sizes[1:]))
+        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
         if got == sum(a * b + b for a, b in pairs):
             continue
         if got == sum(a * b for a, b in pairs):
@@ -219,7 +242,9 @@ def judge_encode(seed: int, answers: dict) -> str | None:
     import torch
 
     cases = _encode_cases(seed)
-    rows = zip(cases, answers["codes"], answers["tracks_gradients"], answers["modes"], answers["images_after"], strict=True)
+    rows = zip(
+        cases, answers["codes"], answers["tracks_gradients"], answers["modes"], answers["images_after"], strict=True
+    )
     for index, ((model, images, training), got, tracks, mode, after) in enumerate(rows):
         with torch.no_grad():
             want = model.eval().encoder(images.flatten(1))  # (N, latent_dim)
@@ -229,14 +254,20 @@ def judge_encode(seed: int, answers: dict) -> str | None:
         if not same(after, images, rtol=0, atol=0):
             return "encode changed the images in place"
         if mode is not training:
-            return f"the model was in {'training' if training else 'eval'} mode before encode and is not after it: put it back as it was"
+            return (
+                f"the model was in {'training' if training else 'eval'} mode before encode and is not after "
+                "it: put it back as it was"
+            )
         if tuple(got.shape) != expected:
             return f"for images of shape {shape} encode returned {tuple(got.shape)}, expected {expected}"
         if tracks is not False:
             return "the codes track gradients: compute them under torch.no_grad()"
         if not same(got, want):
             if index == len(cases) - 1:
-                return "the codes change from call to call when the encoder has dropout: switch the model to eval mode while encoding"
+                return (
+                    "the codes change from call to call when the encoder has dropout: switch the model to "
+                    "eval mode while encoding"
+                )
             return f"wrong codes for images of shape {shape}: use the model's encoder on the flattened images"
     return None
 
@@ -271,17 +302,19 @@ def ask_train_step(seed: int, train_step: Any) -> dict:
     steps = []
     for x in batches:
         got = train_step(model, x, optimizer)
-        steps.append({
-            "value": answer(got),
-            "batch_after": answer(x),
-            "parameters": [answer(p) for p in model.parameters()],
-            "gradients": [answer(p.grad) for p in model.parameters()],
-        })
+        steps.append(
+            {
+                "value": answer(got),
+                "batch_after": answer(x),
+                "parameters": [answer(p) for p in model.parameters()],
+                "gradients": [answer(p.grad) for p in model.parameters()],
+            }
+        )
     return {"steps": steps}
 
 
 def _reference_step(model: Any, optimizer: Any, x: Any, *, zero_grad: bool = True) -> float:
-    """One step of the lecture's loop: forward, MSE against the input, zero_grad, backward, step (zero_grad may be left out)."""
+    """Take one step of the lecture's loop: forward, MSE against the input, zero_grad (optional), backward, step."""
     import torch.nn.functional as F
 
     loss = F.mse_loss(model(x), x)
@@ -308,23 +341,32 @@ def judge_train_step(seed: int, answers: dict) -> str | None:
         if not same(step["batch_after"], x, rtol=0, atol=0):
             return "train_step changed the batch x in place; it is the target too, so leave it as it is"
         if isinstance(got, torch.Tensor):
-            return "train_step returned a tensor: return loss.item(), a Python float (a tensor would keep its graph alive)"
+            return (
+                "train_step returned a tensor: return loss.item(), a Python float (a tensor would keep its graph alive)"
+            )
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             return f"train_step should return the batch's loss as a float, got {type_name(got)}"
         if len(params) != len(before):
             raise ValueError("the probe saved another number of parameters")
-        if all(same(p, q, rtol=0, atol=0) for p, q in zip(params, before)):
+        if all(same(p, q, rtol=0, atol=0) for p, q in zip(params, before, strict=True)):
             grads = step["gradients"]
             if all(g is None for g in grads):
-                return "the parameters did not change and have no gradients: call loss.backward(), then optimizer.step()"
+                return (
+                    "the parameters did not change and have no gradients: call loss.backward(), then optimizer.step()"
+                )
             if all(g is None or (isinstance(g, torch.Tensor) and not g.any()) for g in grads):
-                return "the gradients were zero when the step was taken: call optimizer.zero_grad() before loss.backward(), not after it"
+                return (
+                    "the gradients were zero when the step was taken: call optimizer.zero_grad() before "
+                    "loss.backward(), not after it"
+                )
             return "the parameters did not change: call optimizer.step() after loss.backward()"
-        if not all(same(p, q) for p, q in zip(params, reference.parameters())):
-            if i > 1 and all(same(p, q) for p, q in zip(params, piled.parameters())):
+        if not all(same(p, q) for p, q in zip(params, reference.parameters(), strict=True)):
+            if i > 1 and all(same(p, q) for p, q in zip(params, piled.parameters(), strict=True)):
                 return "the gradients pile up from step to step: call optimizer.zero_grad() before loss.backward()"
-            return (f"after step {i} the parameters differ from one Adam step on the MSE between model(x) and x: "
-                    "compute the loss against the input itself and call zero_grad, backward and step once each")
+            return (
+                f"after step {i} the parameters differ from one Adam step on the MSE between model(x) and x: "
+                "compute the loss against the input itself and call zero_grad, backward and step once each"
+            )
         if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-7):
             if math.isclose(got, want * x.numel(), rel_tol=1e-4):
                 return "the returned loss is the sum of the squared errors: return the mean (nn.MSELoss()'s value)"

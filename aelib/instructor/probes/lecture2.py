@@ -40,10 +40,16 @@ def judge_bed_of_nails(seed: int, answers: dict) -> str | None:
         if not same(after, x, rtol=0, atol=0):
             return "bed_of_nails changed its input in place; build a new tensor instead"
         if got.shape != want.shape:
-            return f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be {tuple(want.shape)}, got {tuple(got.shape)}"
+            return (
+                f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be "
+                f"{tuple(want.shape)}, got {tuple(got.shape)}"
+            )
         if not same(got, want, rtol=0, atol=1e-6):
-            return (f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value belongs at the "
-                    "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block")
+            return (
+                f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value "
+                "belongs at the "
+                "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block"
+            )
     return None
 
 
@@ -89,7 +95,10 @@ def judge_input_sizes(seed: int, answers: dict) -> str | None:
             return f"for {args} your list repeats a size"
         wrong = sorted(set(got) - set(want))
         if wrong:
-            return f"for {args} an input of size {wrong[0]} gives {_conv1d_size(wrong[0], k, s, p, d) if wrong[0] >= 1 else 'no'} outputs, not {o}"
+            return (
+                f"for {args} an input of size {wrong[0]} gives "
+                f"{_conv1d_size(wrong[0], k, s, p, d) if wrong[0] >= 1 else 'no'} outputs, not {o}"
+            )
         missing = sorted(set(want) - set(got))
         if missing:
             return f"for {args} an input of size {missing[0]} also gives {o} outputs, but it is not in your list"
@@ -109,7 +118,9 @@ def _padding_cases(seed: int) -> tuple[list, list]:
         possible.append((n, (n - 1) * s - 2 * padding + k + output_padding, k, s))
     for _ in range(3):
         n, k, s = _int(g, 1, 20), _int(g, 1, 7), _int(g, 1, 4)
-        impossible.append((n, (n - 1) * s + k + s - 1 + _int(g, 1, 10), k, s))  # beyond padding=0, output_padding=stride-1
+        impossible.append(
+            (n, (n - 1) * s + k + s - 1 + _int(g, 1, 10), k, s)
+        )  # beyond padding=0, output_padding=stride-1
     return possible, impossible
 
 
@@ -138,8 +149,13 @@ def judge_transpose_padding(seed: int, answers: dict) -> str | None:
     for (n, target, k, s), got in zip(possible, answers["found"], strict=True):
         args = f"in_size={n}, out_size={target}, kernel_size={k}, stride={s}"
         value = got["value"]
-        if not (got["kind"] == "tuple" and isinstance(value, list) and len(value) == 2 and all(is_int(v) for v in value)):
-            return f"return a tuple of two ints (padding, output_padding), got a {type_name({'type': got['kind']})} for {args}"
+        if not (
+            got["kind"] == "tuple" and isinstance(value, list) and len(value) == 2 and all(is_int(v) for v in value)
+        ):
+            return (
+                "return a tuple of two ints (padding, output_padding), got a "
+                f"{type_name({'type': got['kind']})} for {args}"
+            )
         p, op = value
         try:
             size = nn.ConvTranspose1d(1, 1, k, stride=s, padding=p, output_padding=op)(torch.zeros(1, 1, n)).shape[-1]
@@ -149,8 +165,10 @@ def judge_transpose_padding(seed: int, answers: dict) -> str | None:
             return f"for {args} padding={p}, output_padding={op} give an output of size {size}, not {target}"
     for (n, target, k, s), got in zip(impossible, answers["refused"], strict=True):
         if got["kind"] != "ValueError":
-            return (f"no padding and output_padding take size {n} to {target} with kernel_size={k} and stride={s}, "
-                    "but you returned an answer; raise ValueError when there is no solution")
+            return (
+                f"no padding and output_padding take size {n} to {target} with kernel_size={k} and stride={s}, "
+                "but you returned an answer; raise ValueError when there is no solution"
+            )
     return None
 
 
@@ -186,13 +204,15 @@ def ask_resize_conv(seed: int, ResizeConv2d: Any) -> dict:
             y.square().mean().backward()
         with torch.no_grad():
             constant = layer(torch.ones(1, c_in, 8, 8))
-        layers.append({
-            "module": True,
-            "output": answer(y),
-            "trainable": len(params),
-            "gradients": [answer(q.grad) for q in params],
-            "constant": answer(constant),
-        })
+        layers.append(
+            {
+                "module": True,
+                "output": answer(y),
+                "trainable": len(params),
+                "gradients": [answer(q.grad) for q in params],
+                "constant": answer(constant),
+            }
+        )
     return {"layers": layers}
 
 
@@ -214,12 +234,17 @@ def judge_resize_conv(seed: int, answers: dict) -> str | None:
             return "no gradient reaches the parameters: make sure the convolution's output is what forward returns"
         constant = got["constant"]
         if not isinstance(constant, torch.Tensor) or tuple(constant.shape) != (1, c_out, 8 * scale, 8 * scale):
-            return f"ResizeConv2d({c_in}, {c_out}, {scale}) on an 8x8 input should give (1, {c_out}, {8 * scale}, {8 * scale})"
+            return (
+                f"ResizeConv2d({c_in}, {c_out}, {scale}) on an 8x8 input should give (1, {c_out}, "
+                f"{8 * scale}, {8 * scale})"
+            )
         flat = constant[:, :, 4:-4, 4:-4].double()  # a constant image; the borders see the zero padding
         spread = (flat.amax(dim=(2, 3)) - flat.amin(dim=(2, 3))).max().item()
         if not spread <= 1e-5 * max(1.0, flat.abs().max().item()):
-            return (f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
-                    "resize first, then use a stride-1 convolution with 'same' padding")
+            return (
+                f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
+                "resize first, then use a stride-1 convolution with 'same' padding"
+            )
     return None
 
 
@@ -236,7 +261,9 @@ def _transposed_cases(seed: int) -> list[tuple[Any, Any, int, int]]:
         kh, kw, stride = _int(g, 1, 4), _int(g, 1, 4), _int(g, 1, 3)
         padding = _int(g, 0, (min(kh, kw) - 1) // 2)
         x = torch.randn(b, c_in, h, w, generator=g, dtype=torch.float64)
-        weight = torch.randn(c_in, c_out, kh, kw, generator=g, dtype=torch.float64)  # (in_channels, out_channels, kH, kW)
+        weight = torch.randn(
+            c_in, c_out, kh, kw, generator=g, dtype=torch.float64
+        )  # (in_channels, out_channels, kH, kW)
         cases.append((x, weight, stride, padding))
     return cases
 
@@ -255,7 +282,9 @@ def judge_transposed_conv(seed: int, answers: dict) -> str | None:
     import torch
     import torch.nn.functional as F
 
-    for (x, weight, stride, padding), got, after in zip(_transposed_cases(seed), answers["outputs"], answers["inputs_after"], strict=True):
+    for (x, weight, stride, padding), got, after in zip(
+        _transposed_cases(seed), answers["outputs"], answers["inputs_after"], strict=True
+    ):
         args = f"x {tuple(x.shape)}, weight {tuple(weight.shape)}, stride={stride}, padding={padding}"
         want = F.conv_transpose2d(x, weight, stride=stride, padding=padding)
         if not isinstance(got, torch.Tensor):
@@ -265,11 +294,18 @@ def judge_transposed_conv(seed: int, answers: dict) -> str | None:
         if got.shape != want.shape:
             uncropped = tuple(want.shape[:2]) + tuple(n + 2 * padding for n in want.shape[2:])
             if padding and tuple(got.shape) == uncropped:
-                return (f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
-                        f"and columns from each side to get {tuple(want.shape)}")
-            return (f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
-                    "each spatial size is (n - 1) * stride + kernel_size - 2 * padding")
+                return (
+                    f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
+                    f"and columns from each side to get {tuple(want.shape)}"
+                )
+            return (
+                f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
+                "each spatial size is (n - 1) * stride + kernel_size - 2 * padding"
+            )
         if not same(got, want, rtol=1e-7, atol=1e-9):
-            return (f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
-                    "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped from each side")
+            return (
+                f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
+                "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped "
+                "from each side"
+            )
     return None

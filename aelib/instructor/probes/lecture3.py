@@ -20,7 +20,9 @@ def _conv_settings(seed: int) -> list[tuple[int, int, int, bool]]:
 def ask_conv_parameters(seed: int, conv_parameters: Any) -> dict:
     counts = []
     for c_in, c_out, k, bias in _conv_settings(seed):
-        counts.append([answer(conv_parameters(c_in, c_out, k, bias=bias)), answer(conv_parameters(c_out, c_in, k, bias=bias))])
+        counts.append(
+            [answer(conv_parameters(c_in, c_out, k, bias=bias)), answer(conv_parameters(c_out, c_in, k, bias=bias))]
+        )
     return {"counts": counts}
 
 
@@ -32,9 +34,14 @@ def judge_conv_parameters(seed: int, answers: dict) -> str | None:
         expected = c_in * c_out * k * k + (c_out if bias else 0)
         if got != expected:
             return f"Conv2d({c_in}, {c_out}, {k}, bias={bias}) has {expected} parameters, your function says {got}"
-        transposed = c_out * c_in * k * k + (c_in if bias else 0)  # ConvTranspose2d(c_out, c_in, k): one bias per output channel
+        transposed = c_out * c_in * k * k + (
+            c_in if bias else 0
+        )  # ConvTranspose2d(c_out, c_in, k): one bias per output channel
         if got_transposed != transposed:
-            return f"ConvTranspose2d({c_out}, {c_in}, {k}, bias={bias}) has {transposed} parameters: the same formula applies"
+            return (
+                f"ConvTranspose2d({c_out}, {c_in}, {k}, bias={bias}) has {transposed} parameters: the same "
+                "formula applies"
+            )
     return None
 
 
@@ -49,8 +56,12 @@ def _mirror_cases(seed: int) -> list[tuple[dict, tuple[int, int]]]:
         kernel = (_int(g, 1, 7), _int(g, 1, 7)) if index % 2 else (_int(g, 1, 7),) * 2
         stride = (_int(g, 1, 3), _int(g, 1, 3)) if index % 3 == 2 else (_int(g, 1, 3),) * 2
         padding = tuple(_int(g, 0, (k - 1) // 2) for k in kernel)
-        size = tuple(k - 2 * p + _int(g, 0, 20) for k, p in zip(kernel, padding))  # at least one output position
-        params = dict(in_channels=_int(g, 1, 8), out_channels=_int(g, 1, 8), kernel_size=kernel, stride=stride, padding=padding)
+        size = tuple(
+            k - 2 * p + _int(g, 0, 20) for k, p in zip(kernel, padding, strict=True)
+        )  # at least one output position
+        params = dict(
+            in_channels=_int(g, 1, 8), out_channels=_int(g, 1, 8), kernel_size=kernel, stride=stride, padding=padding
+        )
         cases.append((params, size))
     return cases
 
@@ -82,7 +93,10 @@ def judge_mirror_layer(seed: int, answers: dict) -> str | None:
         with torch.device("meta"):
             conv = nn.Conv2d(**params)
         if (layer.in_channels, layer.out_channels) != (conv.out_channels, conv.in_channels):
-            return f"{described}: the mirror layer maps {conv.out_channels} channels back to {conv.in_channels}, got {layer.in_channels} => {layer.out_channels}"
+            return (
+                f"{described}: the mirror layer maps {conv.out_channels} channels back to "
+                f"{conv.in_channels}, got {layer.in_channels} => {layer.out_channels}"
+            )
         if (layer.kernel_size, layer.stride, layer.padding) != (conv.kernel_size, conv.stride, conv.padding):
             return f"{described}: keep the convolution's kernel_size, stride and padding"
         z = conv(torch.empty(2, conv.in_channels, h, w, device="meta"))
@@ -91,7 +105,10 @@ def judge_mirror_layer(seed: int, answers: dict) -> str | None:
         except (RuntimeError, ValueError) as err:
             return f"{described}: PyTorch rejects your layer: {str(err).splitlines()[0][:100]}"
         if tuple(x_back.shape[2:]) != (h, w):
-            return f"{described}: the convolution gives {tuple(z.shape[2:])}, your layer turns it into {tuple(x_back.shape[2:])}, not {(h, w)}: check output_padding"
+            return (
+                f"{described}: the convolution gives {tuple(z.shape[2:])}, your layer turns it into "
+                f"{tuple(x_back.shape[2:])}, not {(h, w)}: check output_padding"
+            )
     return None
 
 
@@ -137,12 +154,18 @@ def judge_make_decoder(seed: int, answers: dict) -> str | None:
         torch.rand(batch, *CODE_SHAPE, generator=g)  # keep the draws in step with the probe
         if not isinstance(got, torch.Tensor) or tuple(got.shape) != (batch, 1, 28, 28):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type_name(got)
-            return f"a code of shape {(batch, *CODE_SHAPE)} should give ({batch}, 1, 28, 28), got {shape}: check output_padding"
+            return (
+                f"a code of shape {(batch, *CODE_SHAPE)} should give ({batch}, 1, 28, 28), got {shape}: "
+                "check output_padding"
+            )
     wide = answers["wide"]
     if not isinstance(wide, torch.Tensor) or tuple(wide.shape) != (64, 1, 28, 28) or not torch.isfinite(wide).all():
         return "codes of shape (64, 8, 4, 4) should give finite images (64, 1, 28, 28)"
     if wide.min() < 0 or wide.max() > 1:
-        return f"outputs must lie in [0, 1] like the pixels, got [{wide.min().item():.2f}, {wide.max().item():.2f}]: choose the final activation"
+        return (
+            f"outputs must lie in [0, 1] like the pixels, got [{wide.min().item():.2f}, "
+            f"{wide.max().item():.2f}]: choose the final activation"
+        )
     frozen = [name for name, reached in answers["gradients"].items() if reached is not True]
     if frozen:
         return f"no gradient reaches {str(frozen[0])[:60]}: every layer must take part in the output"
@@ -165,6 +188,7 @@ def judge_budget_autoencoder(seed: int, answers: dict) -> str | None:
     from torch import nn
 
     import aelib
+
     from ...exercises import lecture3
 
     model = rebuild_autoencoder(answers, (1, 1, 28, 28))
@@ -183,17 +207,31 @@ def judge_budget_autoencoder(seed: int, answers: dict) -> str | None:
     with torch.no_grad():
         z = model.encoder(x)
         if z[0].numel() > lecture3.MAX_CODE_SIZE:
-            return f"the code has {z[0].numel()} numbers per image ({tuple(z.shape[1:])}), the budget is {lecture3.MAX_CODE_SIZE}"
+            return (
+                f"the code has {z[0].numel()} numbers per image ({tuple(z.shape[1:])}), the budget is "
+                f"{lecture3.MAX_CODE_SIZE}"
+            )
         x_hat = model.decoder(z)
     if x_hat.shape != x.shape:
-        return f"the decoder turns codes {tuple(z.shape)} into {tuple(x_hat.shape)}, not {tuple(x.shape)}: check output_padding"
+        return (
+            f"the decoder turns codes {tuple(z.shape)} into {tuple(x_hat.shape)}, not {tuple(x.shape)}: "
+            "check output_padding"
+        )
     num_params = sum(p.numel() for p in model.parameters())
     if num_params > lecture3.MAX_PARAMETERS:
-        return f"the model has {num_params:,} parameters, the budget is {lecture3.MAX_PARAMETERS:,}: shrink the layers next to the code"
-    mean_digit = aelib.load_mnist(verbose=False).train_images.mean(0, keepdim=True)  # (1, 1, 28, 28): the best constant output
+        return (
+            f"the model has {num_params:,} parameters, the budget is {lecture3.MAX_PARAMETERS:,}: shrink the "
+            "layers next to the code"
+        )
+    mean_digit = aelib.load_mnist(verbose=False).train_images.mean(
+        0, keepdim=True
+    )  # (1, 1, 28, 28): the best constant output
     baseline = (x - mean_digit).square().mean().item()
     mse = (x_hat - x).square().mean().item()
     if not mse < lecture3.MSE_FRACTION * baseline:
-        return (f"test MSE {mse:.4f} on the grader's test images is not below {lecture3.MSE_FRACTION * baseline:.4f}, "
-                f"two thirds of the mean digit's {baseline:.4f}: train the model (more epochs, or lr=3e-3), and end the decoder in a Sigmoid")
+        return (
+            f"test MSE {mse:.4f} on the grader's test images is not below {lecture3.MSE_FRACTION * baseline:.4f}, "
+            f"two thirds of the mean digit's {baseline:.4f}: train the model (more epochs, or lr=3e-3), and end "
+            "the decoder in a Sigmoid"
+        )
     return None

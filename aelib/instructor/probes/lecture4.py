@@ -29,7 +29,11 @@ def ask_salt_and_pepper(seed: int, salt_and_pepper: Any) -> dict:
     x, amounts, noise_seed = _noise_setting(seed)
     outputs = [answer(salt_and_pepper(x, amount, torch.Generator().manual_seed(noise_seed))) for amount in amounts]
     repeats = []
-    for global_seed, generator_seed in ((noise_seed + 1, noise_seed), (noise_seed + 2, noise_seed), (noise_seed + 2, noise_seed + 3)):
+    for global_seed, generator_seed in (
+        (noise_seed + 1, noise_seed),
+        (noise_seed + 2, noise_seed),
+        (noise_seed + 2, noise_seed + 3),
+    ):
         torch.manual_seed(global_seed)  # the noise must come from `generator`, not from the global seed
         repeats.append(answer(salt_and_pepper(x, 0.2, torch.Generator().manual_seed(generator_seed))))
     return {"outputs": outputs, "repeats": repeats, "input_after": answer(x)}
@@ -44,13 +48,18 @@ def judge_salt_and_pepper(seed: int, answers: dict) -> str | None:
         return "x was modified in place: return a new tensor and leave the input as it was"
     for amount, out in zip(amounts, answers["outputs"], strict=True):
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            return f"expected a tensor of shape {tuple(x.shape)}, got {tuple(out.shape) if isinstance(out, torch.Tensor) else type_name(out)}"
+            return (
+                f"expected a tensor of shape {tuple(x.shape)}, got "
+                f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type_name(out)}"
+            )
         out = out.to(x.dtype) if out.is_floating_point() else out.float()
         salt, pepper, kept = (out == 1), (out == 0), (out == x)
         if not (salt | pepper | kept).all():
             return "every pixel must stay as it was or become exactly 0 or exactly 1"
         if abs(salt.float().mean().item() - amount / 2) > 0.01 or abs(pepper.float().mean().item() - amount / 2) > 0.01:
-            return f"with amount={amount}, about {amount / 2:.0%} of pixels should become 1 and {amount / 2:.0%} become 0"
+            return (
+                f"with amount={amount}, about {amount / 2:.0%} of pixels should become 1 and {amount / 2:.0%} become 0"
+            )
     first, again, other = answers["repeats"]
     if not all(isinstance(t, torch.Tensor) and t.shape == x.shape for t in (first, again, other)):
         return f"expected a tensor of shape {tuple(x.shape)} for amount=0.2"
@@ -68,9 +77,13 @@ def _psnr_cases(seed: int) -> list[tuple[Any, Any, float]]:
     import torch
 
     g = _draw(seed)
-    shapes = [(_int(g, 1, 6), 1, _int(g, 4, 28), _int(g, 4, 28)), (_int(g, 1, 6), _int(g, 10, 784)), (_int(g, 1, 4), 3, _int(g, 4, 9), _int(g, 4, 9))]
+    shapes = [
+        (_int(g, 1, 6), 1, _int(g, 4, 28), _int(g, 4, 28)),
+        (_int(g, 1, 6), _int(g, 10, 784)),
+        (_int(g, 1, 4), 3, _int(g, 4, 9), _int(g, 4, 9)),
+    ]
     cases = []
-    for shape, data_range in zip(shapes, (1.0, 1.0, float(_int(g, 2, 255)))):
+    for shape, data_range in zip(shapes, (1.0, 1.0, float(_int(g, 2, 255))), strict=True):
         x = data_range * torch.rand(shape, generator=g)
         x_hat = (x + 0.1 * data_range * torch.randn(shape, generator=g)).clamp(0, data_range)
         cases.append((x, x_hat, data_range))
@@ -97,7 +110,10 @@ def judge_psnr(seed: int, answers: dict) -> str | None:
         if not same(got, want, rtol=1e-4, atol=1e-4):
             if float(want[0]) == 20.0:
                 return "an error of 0.1 on every pixel (MSE 0.01) should give 20 dB"
-            return f"for images of shape {tuple(x.shape[1:])} with data_range={data_range}, got {got[0].item():.3f} dB instead of {want[0].item():.3f} dB"
+            return (
+                f"for images of shape {tuple(x.shape[1:])} with data_range={data_range}, got "
+                f"{got[0].item():.3f} dB instead of {want[0].item():.3f} dB"
+            )
     return None
 
 
@@ -109,8 +125,12 @@ def _threshold_cases(seed: int) -> list[tuple[Any, float]]:
 
     rng = np.random.default_rng(seed)
     fprs = [0.0, 0.01, 0.05, 0.1, 0.2]
-    draws = [rng.normal(size=int(rng.integers(10, 300))), rng.exponential(size=int(rng.integers(100, 1000))),
-             rng.uniform(size=int(rng.integers(5, 80))), np.round(rng.normal(size=int(rng.integers(20, 200))), 1)]  # the last with ties
+    draws = [
+        rng.normal(size=int(rng.integers(10, 300))),
+        rng.exponential(size=int(rng.integers(100, 1000))),
+        rng.uniform(size=int(rng.integers(5, 80))),
+        np.round(rng.normal(size=int(rng.integers(20, 200))), 1),
+    ]  # the last with ties
     return [(scores, fprs[int(rng.integers(0, len(fprs)))]) for scores in draws] + [(rng.normal(size=10), 0.0)]
 
 
@@ -135,10 +155,17 @@ def judge_threshold_at_fpr(seed: int, answers: dict) -> str | None:
             return f"return the threshold as a number, got {type_name(t)}"
         flagged = float(np.mean(scores > t))
         if flagged > fpr + 1e-12:
-            return f"with {len(scores)} normal scores and fpr={fpr}, your threshold flags {flagged:.1%} of them: too many"
-        best = max(f for f in (float(np.mean(scores > c)) for c in np.unique(scores)) if f <= fpr + 1e-12)  # ties may forbid fpr itself
+            return (
+                f"with {len(scores)} normal scores and fpr={fpr}, your threshold flags {flagged:.1%} of them: too many"
+            )
+        best = max(
+            f for f in (float(np.mean(scores > c)) for c in np.unique(scores)) if f <= fpr + 1e-12
+        )  # ties may forbid fpr itself
         if flagged < best - 1e-12:
-            return f"with {len(scores)} normal scores and fpr={fpr}, your threshold flags only {flagged:.1%} of them: it could be lower"
+            return (
+                f"with {len(scores)} normal scores and fpr={fpr}, your threshold flags only {flagged:.1%} of "
+                "them: it could be lower"
+            )
     return None
 
 
@@ -162,7 +189,10 @@ def ask_denoising_step(seed: int, denoising_step: Any) -> dict:
 
     x, sigma, noise_seed, model_seed = _step_setting(seed)
     steps = []
-    for global_seed, generator_seed in ((model_seed + 1, noise_seed), (model_seed + 2, noise_seed)):  # the same step twice
+    for global_seed, generator_seed in (
+        (model_seed + 1, noise_seed),
+        (model_seed + 2, noise_seed),
+    ):  # the same step twice
         model = _tiny_autoencoder(seed=model_seed)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
         torch.manual_seed(global_seed)
@@ -194,12 +224,15 @@ def judge_denoising_step(seed: int, answers: dict) -> str | None:
     if len(first["first"]) != len(list(stepped.parameters())):
         raise ValueError("the probe saved another number of parameters")
     with torch.no_grad():
-        for p, saved in zip(stepped.parameters(), first["first"]):
+        for p, saved in zip(stepped.parameters(), first["first"], strict=True):
             p.copy_(saved)
     expected = _reference_step(start, x, sigma, noise_seed)
-    if not all(same(a, b) for a, b in zip(first["first"], expected.parameters())):
-        if not all(same(a, b) for a, b in zip(first["first"], rerun["first"])):
-            return "the same generator gave different steps: draw the noise from `generator`, e.g. aelib.add_gaussian_noise(x, sigma, generator=generator)"
+    if not all(same(a, b) for a, b in zip(first["first"], expected.parameters(), strict=True)):
+        if not all(same(a, b) for a, b in zip(first["first"], rerun["first"], strict=True)):
+            return (
+                "the same generator gave different steps: draw the noise from `generator`, e.g. "
+                "aelib.add_gaussian_noise(x, sigma, generator=generator)"
+            )
         return _step_mistake(start, stepped, x, sigma, noise_seed)
     with torch.no_grad():
         noisy = add_gaussian_noise(x, sigma, generator=torch.Generator().manual_seed(noise_seed))
@@ -207,10 +240,16 @@ def judge_denoising_step(seed: int, answers: dict) -> str | None:
     if not finite(first["loss"]):
         return f"return the loss as a number (loss.item()), got {type_name(first['loss'])}"
     if not math.isclose(first["loss"], expected_loss, rel_tol=1e-4, abs_tol=1e-7):
-        return f"the step is right but it returned {first['loss']:.5f} instead of the batch's loss before the step, {expected_loss:.5f}"
+        return (
+            f"the step is right but it returned {first['loss']:.5f} instead of the batch's loss before the "
+            f"step, {expected_loss:.5f}"
+        )
     second = _reference_step(expected, x, sigma, noise_seed + 1)
-    if not all(same(a, b) for a, b in zip(first["second"], second.parameters())):
-        return "a second step went wrong: the gradients of the first step were kept; call optimizer.zero_grad() before loss.backward()"
+    if not all(same(a, b) for a, b in zip(first["second"], second.parameters(), strict=True)):
+        return (
+            "a second step went wrong: the gradients of the first step were kept; call optimizer.zero_grad() "
+            "before loss.backward()"
+        )
     return None
 
 
@@ -218,7 +257,7 @@ def judge_denoising_step(seed: int, answers: dict) -> str | None:
 
 
 def _auroc_setting(seed: int) -> tuple[Any, Any, Any]:
-    """Return a small batch-norm autoencoder (in training mode), normal and anomalous images (1, 8, 8), from the seed."""
+    """Return a small batch-norm autoencoder (in training mode) and normal and anomalous images (1, 8, 8), by seed."""
     import torch
 
     from ...exercises.lecture4 import _tiny_autoencoder
@@ -271,18 +310,29 @@ def judge_anomaly_auroc(seed: int, answers: dict) -> str | None:
     scores = scores.double().flatten().numpy()
     n = len(normal)
     if scores.shape != expected_scores.shape:
-        return f"expected one score per image, {len(expected_scores)} in all (normal first, then anomalous), got {scores.size}: average over each image's pixels only"
-    if np.allclose(scores, expected_scores[::-1], rtol=1e-4) or np.allclose(scores, np.r_[expected_scores[n:], expected_scores[:n]], rtol=1e-4):
+        return (
+            f"expected one score per image, {len(expected_scores)} in all (normal first, then anomalous), "
+            f"got {scores.size}: average over each image's pixels only"
+        )
+    if np.allclose(scores, expected_scores[::-1], rtol=1e-4) or np.allclose(
+        scores, np.r_[expected_scores[n:], expected_scores[:n]], rtol=1e-4
+    ):
         return "the scores are in the wrong order: the normal images first, then the anomalous ones"
     if np.allclose(scores, expected_scores * 64, rtol=1e-4):
         return "the scores are sums of squared errors: take the mean over each image's pixels"
     if not np.allclose(scores, expected_scores, rtol=1e-4, atol=1e-7):
-        return "the scores differ from each image's mean squared reconstruction error: is the model in eval mode (model.eval())?"
+        return (
+            "the scores differ from each image's mean squared reconstruction error: is the model in eval "
+            "mode (model.eval())?"
+        )
     auroc = answers["auroc"]
     if not finite(auroc):
         return f"return the AUROC as a number, got {type_name(auroc)}"
     if math.isclose(auroc, 1 - expected_auroc, abs_tol=1e-6) and not math.isclose(expected_auroc, 0.5):
         return "the AUROC is 1 minus the right one: label the anomalies 1 (the positive class) and the normal images 0"
     if not math.isclose(auroc, expected_auroc, abs_tol=1e-6):
-        return f"the AUROC is {auroc:.4f} instead of {expected_auroc:.4f}: pass the labels and the raw scores (not thresholded ones) to roc_auc_score"
+        return (
+            f"the AUROC is {auroc:.4f} instead of {expected_auroc:.4f}: pass the labels and the raw scores "
+            "(not thresholded ones) to roc_auc_score"
+        )
     return None
