@@ -8,7 +8,6 @@ from .cache import load_or_train, model_cache_dir
 from .convolution import conv_matrix, conv_output_size, conv_transpose_output_size, show_conv_matrix
 from .data import DatasetFileError, DataUnavailableError, ImageData, load_fashion_mnist, load_mnist, read_idx
 from .explorer import conv_explorer, describe_sizes, draw_conv_arithmetic
-from .filters import gaussian_blur, median_filter
 from .latent import encode, plot_code_views
 from .metrics import mse_per_image, psnr, reconstruction_errors, threshold_at_fpr
 from .models import ConvAutoencoder, FCAutoencoder
@@ -70,8 +69,6 @@ __all__ = [
     "add_gaussian_noise",
     "add_salt_and_pepper",
     "downsample",
-    "gaussian_blur",
-    "median_filter",
     "mse_per_image",
     "pixelate",
     "psnr",

@@ -28,7 +28,6 @@ __all__ = [
     "METADATA_KEY",
     "NOT_IMPLEMENTED",
     "verdict",
-    "parse_verdict",
     "aelib_metadata",
     "exercise_of",
     "solution_of",
@@ -45,20 +44,10 @@ CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"  # first line of a check cell: nbval compa
 METADATA_KEY = "aelib"  # cell and notebook metadata: {"aelib": {"exercise" | "solution" | "lecture": ...}}
 NOT_IMPLEMENTED = "not implemented yet: replace the `raise NotImplementedError` line with your code"
 
-_VERDICT = re.compile(r"^Exercise (?P<exercise>\S+): (?:(?P<correct>correct)|not yet \((?P<problem>.*)\))$")
-
 
 def verdict(exercise_id: str, problem: str | None) -> str:
     """Return the verdict line for an exercise: correct, or not yet with the problem."""
     return f"Exercise {exercise_id}: correct" if problem is None else f"Exercise {exercise_id}: not yet ({problem})"
-
-
-def parse_verdict(line: str) -> tuple[str, str | None] | None:
-    """Return (exercise id, problem or None if correct) from a verdict line, or None if it is not one."""
-    match = _VERDICT.match(line.rstrip("\n"))
-    if match is None:
-        return None
-    return match["exercise"], None if match["correct"] else match["problem"]
 
 
 def aelib_metadata(node: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 The submissions answer two small fixture lectures (tests/fixtures/grading/): one with
 three of lecture 1's exercises worth 1, 1 and 2 points, one with exercises 2.1 and 3.2,
-so that each run takes seconds. Hostile submissions are in test_grading_attacks.py,
-the probes and judges themselves in test_grading_probes.py.
+so that each run takes seconds; lecture 2 itself is graded too, solved and unsolved.
+Hostile submissions are in test_grading_attacks.py, the probes and judges in
+test_grading_probes.py.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aelib.instructor import grading, judging, plugin, reporting, sandbox
+from aelib.instructor import cli, grading, judging, plugin, reporting, sandbox
 from aelib.instructor.student import student_notebook
 from aelib.instructor.submission import graded_notebook, identify, load_references, read_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "grading"
 FIXTURE = FIXTURE_DIR / "grading_fixture.ipynb"
-TIMEOUT = 20  # seconds per cell: several times what a fixture cell needs on a busy CPU; what each hang costs
+TIMEOUT = 15  # seconds per cell: several times what a fixture cell needs on a busy CPU; what each hang costs
 
 SLIDE_MSE = """def mse(x, x_hat):
     return ((x - x_hat) ** 2).sum().sqrt()"""
@@ -333,50 +334,42 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_command_line(tmp_path):
+def test_command_line(tmp_path, capsys):
     (tmp_path / "empty.ipynb").write_bytes(b"")
     (tmp_path / "grading_fixture_damaged.ipynb").write_text("not json")
     out = tmp_path / "out" / "scores.csv"
     out.parent.mkdir()
-    run = _cli(str(tmp_path), "--lectures", str(FIXTURE_DIR), "--out", str(out), "--memory", "2G")
+    run = _cli(str(tmp_path), "--lectures", str(FIXTURE_DIR), "--out", str(out), "--memory", "2G")  # the real entry
     assert run.returncode == 0, run.stderr
     assert "2 submissions graded" in run.stdout and "WARNING" not in run.stderr
     rows = list(csv.reader(out.open()))
-    assert rows[1][-1] == "empty file" and rows[2][-3:] == [
-        "0",
-        "4",
-        "not valid JSON at line 1: not a notebook file, or a damaged one",
-    ]
+    assert rows[1][-1] == "empty file"
+    assert rows[2][-3:] == ["0", "4", "not valid JSON at line 1: not a notebook file, or a damaged one"]
     (tmp_path / "nothing").mkdir()
-    bad = _cli(str(tmp_path), "--lectures", str(tmp_path / "nothing"))
-    assert bad.returncode == 2 and "no reference lectures" in bad.stderr
-    assert _cli(str(tmp_path), "--memory", "lots").returncode == 2
+    with pytest.raises(SystemExit) as bad:
+        cli.main([str(tmp_path), "--lectures", str(tmp_path / "nothing")])
+    assert bad.value.code == 2 and "no reference lectures" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:
+        cli.main([str(tmp_path), "--memory", "lots"])
+    assert bad.value.code == 2 and "expected a size such as 4G" in capsys.readouterr().err
 
 
-def test_without_bubblewrap_grading_refuses_unless_told_no_sandbox(tmp_path):
+def test_without_bubblewrap_grading_refuses_unless_told_no_sandbox(tmp_path, capsys, monkeypatch):
     (tmp_path / "bin").mkdir()
     os.symlink(shutil.which("setpriv") or "/usr/bin/setpriv", tmp_path / "bin" / "setpriv")
-    env = {**os.environ, "PATH": str(tmp_path / "bin")}  # python is run by its full path; bwrap is nowhere
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # bwrap is nowhere
     (tmp_path / "empty.ipynb").write_bytes(b"")
-    refused = _cli(
-        str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv"), env=env
-    )
-    assert refused.returncode == 2 and not (tmp_path / "s.csv").exists()
-    assert (
-        "bubblewrap is not installed" in refused.stderr
-        and "apt-get install bubblewrap" in refused.stderr
-        and "--no-sandbox" in refused.stderr
-    )
-    trusted = _cli(
-        str(tmp_path / "empty.ipynb"),
-        "--lectures",
-        str(FIXTURE_DIR),
-        "--out",
-        str(tmp_path / "s.csv"),
-        "--no-sandbox",
-        env=env,
-    )
-    assert trusted.returncode == 0 and "WARNING: --no-sandbox" in trusted.stderr and (tmp_path / "s.csv").exists()
+    args = [str(tmp_path / "empty.ipynb"), "--lectures", str(FIXTURE_DIR), "--out", str(tmp_path / "s.csv")]
+    sandbox.check_bwrap.cache_clear()
+    try:
+        assert cli.main(args) == 2 and not (tmp_path / "s.csv").exists()
+        refused = capsys.readouterr().err
+        assert "bubblewrap is not installed" in refused and "apt-get install bubblewrap" in refused
+        assert "--no-sandbox" in refused
+        assert cli.main([*args, "--no-sandbox"]) == 0 and (tmp_path / "s.csv").exists()
+        assert "WARNING: --no-sandbox" in capsys.readouterr().err
+    finally:
+        sandbox.check_bwrap.cache_clear()
 
 
 def test_bytes_and_sizes():
@@ -390,3 +383,32 @@ def test_bytes_and_sizes():
     for bad in ("", "4X", "-1G", "1K"):
         with pytest.raises(ValueError):
             sandbox.parse_bytes(bad)
+
+
+def test_a_bubblewrap_that_cannot_make_namespaces_is_refused_with_the_fix(tmp_path, monkeypatch):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    sandbox.check_bwrap.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable) as refused:
+            sandbox.check_bwrap()
+    finally:
+        sandbox.check_bwrap.cache_clear()
+    message = str(refused.value)
+    assert "No permissions to create new namespace" in message and "user namespaces" in message
+    assert "sysctl" in message and "--no-sandbox" in message
+
+
+def test_a_real_lecture_earns_every_point_and_its_student_copy_none(tmp_path):
+    """Lecture 2, graded as handed in: the reference with its solutions, and the student copy made from it."""
+    lecture = ROOT / "lectures" / "02_transposed_convolutions.ipynb"
+    references, problems = load_references(ROOT / "lectures")
+    assert problems == []
+    copy = tmp_path / "02_transposed_convolutions_student.ipynb"
+    nbformat.write(student_notebook(nbformat.read(lecture, as_version=4), lecture), copy)
+    solved, unsolved = grading.grade([lecture, copy], references, timeout=300, jobs=2)
+    exercises = list(references["2"].exercises)
+    assert (solved.lecture, solved.total, solved.reasons) == ("2", solved.max_total, []) and len(exercises) >= 3
+    assert (unsolved.total, unsolved.reasons) == (0, [f"{e}: not yet (not implemented)" for e in exercises])

@@ -361,3 +361,26 @@ def test_a_run_past_its_wall_time_is_stopped():
     assert (
         outcome.returncode is None and outcome.stopped.startswith("ran past its wall-time cap") and outcome.seconds < 10
     )
+
+
+def test_the_gpu_is_bound_in_only_where_there_is_one(tmp_path):
+    with Sandbox() as box:
+        scratch = box.scratch()
+        env = box.environment(scratch, {})
+        assert box.gpu == sorted(p for p in map(str, Path("/dev").glob("nvidia*")) if not Path(p).is_dir())
+        box.gpu = []
+        without = box.command(["true"], scratch, env)
+        assert "--dev-bind" not in without and "/sys" not in without
+        box.gpu = ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"]
+        command = box.command(["true"], scratch, env)
+    for device in box.gpu:
+        assert command[command.index(device) - 1] == "--dev-bind" and command[command.index(device) + 1] == device
+    assert command[command.index("/sys") - 1] == "--ro-bind"
+
+
+@pytest.mark.skipif(not Sandbox().gpu, reason="no NVIDIA device nodes on this machine")
+def test_a_notebook_can_use_the_gpu_inside_the_sandbox_under_the_memory_cap():
+    code = "import torch; x = torch.ones(1000, 1000, device='cuda'); print(torch.cuda.is_available(), x.sum().item())"
+    outcome = _sandboxed(code)
+    assert outcome.returncode == 0, outcome.output
+    assert outcome.output.strip().splitlines()[-1] == "True 1000000.0"

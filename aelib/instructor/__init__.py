@@ -1,8 +1,9 @@
 """The instructor's tools: student copies, Colab links, and grading that treats every submission as hostile.
 
 Students import `aelib`; instructors run these (`aelib-student`, `aelib-repoint`,
-`aelib-grade`). Nothing here imports torch or matplotlib at import time: the judges of
-`probes` import torch when they judge.
+`aelib-grade`). No module here imports torch or matplotlib at import time (the judges of
+`probes` import torch when they judge); `aelib/__init__.py`, which Python runs first,
+still imports both for the students' API.
 
 - `student`: write the student copies of the lectures (solutions out, verdicts cleared).
 - `colab`: point every Colab badge, setup cell and launch button at a repository.

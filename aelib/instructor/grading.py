@@ -33,7 +33,7 @@ import nbformat
 
 from .judging import KERNEL_DIED, STUCK, Answer, cell_problem, clean, collect_answers, judge_probe, parse_records
 from .reporting import Score
-from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, _remove, format_bytes
+from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, _remove, check_bwrap, format_bytes
 from .submission import Graded, Reference, first_line, graded_notebook, identify, read_submission
 
 __all__ = ["DEFAULT_TIMEOUT", "grade_submission", "grade"]
@@ -252,7 +252,12 @@ def grade(
     limits: Limits = DEFAULT_LIMITS,
     progress: bool = False,
 ) -> list[Score]:
-    """Grade submissions, `jobs` sandboxes at a time; return the scores in input order."""
+    """Grade submissions, `jobs` sandboxes at a time; return the scores in input order.
+
+    Raises SandboxUnavailable, naming the fix, if `sandboxed` and bubblewrap cannot build one here.
+    """
+    if sandboxed:
+        check_bwrap()
     threads = max(1, _cpu_count() // max(1, jobs))
     printing = threading.Lock()
     with Sandbox(sandboxed=sandboxed, limits=limits) as box:

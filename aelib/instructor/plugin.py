@@ -101,7 +101,7 @@ class _Recorder:
             "outcome": report.outcome,
             "xfail": hasattr(report, "wasxfail"),
             "error": getattr(report, "aelib_error", ""),
-            "output": getattr(report, "aelib_output", ""),
+            "output": getattr(report, "aelib_output", "")[-4000:],  # the end says how it ended; keep records small
         }
         self.out.write(json.dumps(record) + "\n")
         self.out.flush()

@@ -197,6 +197,14 @@ class Sandbox:
         if cached.is_file():
             shutil.copyfile(cached, self._data / cached.name)
             os.chmod(self._data / cached.name, 0o644)
+        self._datasets = []  # full copies, if aelib downloaded them and anyone may read them
+        for name in ("MNIST", "FashionMNIST"):
+            raw = self._data_root / name / "raw"
+            try:
+                if _readable(raw) and all(_readable(p) for p in raw.iterdir()):
+                    self._datasets.append(raw)
+            except OSError:
+                pass
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -269,10 +277,8 @@ class Sandbox:
         for path in _python_folders():
             mount("--ro-bind", path, path)
         mount("--ro-bind", self._data, DATA_INSIDE)
-        for name in ("MNIST", "FashionMNIST"):  # full copies, if aelib downloaded them and anyone may read them
-            raw = self._data_root / name / "raw"
-            if _readable(raw) and all(_readable(p) for p in raw.iterdir()):
-                mount("--ro-bind", raw, DATA_INSIDE / name / "raw")
+        for raw in self._datasets:
+            mount("--ro-bind", raw, DATA_INSIDE / raw.parent.name / "raw")
         mount("--bind", scratch, INSIDE)
         mount("--bind", scratch / "tmp", "/tmp")
         args += ["--proc", "/proc", "--dev", "/dev"]

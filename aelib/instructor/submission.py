@@ -174,10 +174,10 @@ def _is_code(cell: Any) -> bool:
 
 def _candidates(cells: list, check: Check) -> list[int]:
     """Return the submission's cells that may be `check`'s: by id or exercise metadata, else by identical source."""
+    cell_id = check.cell.get("id") or object()  # a reference cell without an id matches none by id
     tests = (
         lambda c: (
-            isinstance(c, Mapping)
-            and (c.get("id") == check.cell.get("id") or (_is_code(c) and exercise_of(c) == check.exercise))
+            isinstance(c, Mapping) and (c.get("id") == cell_id or (_is_code(c) and exercise_of(c) == check.exercise))
         ),
         lambda c: _is_code(c) and _normalized(_source(c)) == _normalized(check.cell.source),
     )
@@ -191,7 +191,8 @@ def _candidates(cells: list, check: Check) -> list[int]:
 def _instructor_position(cells: list, check: Check, candidates: list[int]) -> int:
     """Pick the instructor's check cell among copies: the one after its preceding cell in the lecture, else the last."""
     for i in candidates:
-        if i and isinstance(cells[i - 1], Mapping) and cells[i - 1].get("id") == check.previous_id:
+        before = cells[i - 1] if i else None
+        if check.previous_id and isinstance(before, Mapping) and before.get("id") == check.previous_id:
             return i
     return candidates[-1]
 

@@ -52,7 +52,19 @@ class HideSolutions(SphinxTransform):
         hide_solutions(self.document)
 
 
+def no_solved_downloads(app: Sphinx, config) -> None:
+    """Offer no copy of the solved notebooks: no page sources, no download button.
+
+    A page's download button and `_sources/` would otherwise serve the committed lecture,
+    solutions included; students get their copy from the exercises page.
+    """
+    config.html_copy_source = False
+    config.html_show_sourcelink = False
+    config.html_theme_options = {**(config.html_theme_options or {}), "use_download_button": False}
+
+
 def setup(app: Sphinx) -> dict[str, bool]:
-    """Register the transform."""
+    """Register the transform, and turn off the solved notebooks' downloads."""
     app.add_transform(HideSolutions)
+    app.connect("config-inited", no_solved_downloads)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
