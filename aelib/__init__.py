@@ -4,74 +4,76 @@ The teaching code (models, losses, the first training loop) stays in the
 notebooks; data, training at speed, plotting, seeding and grading live here.
 """
 
-from .cache import load_or_train, model_cache_dir
-from .convolution import conv_matrix, conv_output_size, conv_transpose_output_size, show_conv_matrix
-from .data import DatasetFileError, DataUnavailableError, ImageData, load_fashion_mnist, load_mnist, read_idx
-from .explorer import conv_explorer, describe_sizes, draw_conv_arithmetic
-from .latent import encode, plot_code_views
-from .metrics import mse_per_image, psnr, reconstruction_errors, threshold_at_fpr
-from .models import ConvAutoencoder, FCAutoencoder
-from .noise import add_gaussian_noise, add_salt_and_pepper, downsample, pixelate
-from .plotting import plot_loss_bands, plot_losses, show_heatmap, show_image_rows, show_images, show_reconstructions
-from .profiles import Profile, profile
-from .runtime import get_device, set_seed
-from .shapes import LayerShape, ShapeTrace, trace_shapes
-from .training import History, Snapshots, count_parameters, evaluate_mse, reconstruct, train_autoencoder
-from .upsampling import overlap_count, show_overlap_counts, upsample_bed_of_nails
+import importlib
+
+# The public API, by the module that defines it. Names load on first use (PEP 562), so
+# that `import aelib.instructor` or `aelib.conventions` (the grading tools) loads neither
+# torch nor matplotlib; `aelib.load_mnist` and `from aelib import load_mnist` work as usual.
+_EXPORTS = {
+    "load_or_train": "cache",
+    "model_cache_dir": "cache",
+    "conv_matrix": "convolution",
+    "conv_output_size": "convolution",
+    "conv_transpose_output_size": "convolution",
+    "show_conv_matrix": "convolution",
+    "DatasetFileError": "data",
+    "DataUnavailableError": "data",
+    "ImageData": "data",
+    "load_fashion_mnist": "data",
+    "load_mnist": "data",
+    "read_idx": "data",
+    "conv_explorer": "explorer",
+    "describe_sizes": "explorer",
+    "draw_conv_arithmetic": "explorer",
+    "encode": "latent",
+    "plot_code_views": "latent",
+    "mse_per_image": "metrics",
+    "psnr": "metrics",
+    "reconstruction_errors": "metrics",
+    "threshold_at_fpr": "metrics",
+    "ConvAutoencoder": "models",
+    "FCAutoencoder": "models",
+    "add_gaussian_noise": "noise",
+    "add_salt_and_pepper": "noise",
+    "downsample": "noise",
+    "pixelate": "noise",
+    "plot_loss_bands": "plotting",
+    "plot_losses": "plotting",
+    "show_heatmap": "plotting",
+    "show_image_rows": "plotting",
+    "show_images": "plotting",
+    "show_reconstructions": "plotting",
+    "Profile": "profiles",
+    "profile": "profiles",
+    "get_device": "runtime",
+    "set_seed": "runtime",
+    "LayerShape": "shapes",
+    "ShapeTrace": "shapes",
+    "trace_shapes": "shapes",
+    "History": "training",
+    "Snapshots": "training",
+    "count_parameters": "training",
+    "evaluate_mse": "training",
+    "reconstruct": "training",
+    "train_autoencoder": "training",
+    "overlap_count": "upsampling",
+    "show_overlap_counts": "upsampling",
+    "upsample_bed_of_nails": "upsampling",
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DatasetFileError",
-    "DataUnavailableError",
-    "ConvAutoencoder",
-    "FCAutoencoder",
-    "History",
-    "ImageData",
-    "Profile",
-    "count_parameters",
-    "evaluate_mse",
-    "get_device",
-    "load_fashion_mnist",
-    "load_mnist",
-    "load_or_train",
-    "encode",
-    "plot_code_views",
-    "model_cache_dir",
-    "plot_losses",
-    "plot_loss_bands",
-    "show_heatmap",
-    "profile",
-    "read_idx",
-    "reconstruct",
-    "set_seed",
-    "show_image_rows",
-    "show_images",
-    "show_reconstructions",
-    "Snapshots",
-    "train_autoencoder",
-    # lecture 3: shape traces
-    "LayerShape",
-    "ShapeTrace",
-    "trace_shapes",
-    # lecture 2: convolution arithmetic, upsampling, the explorer
-    "conv_explorer",
-    "conv_matrix",
-    "conv_output_size",
-    "conv_transpose_output_size",
-    "describe_sizes",
-    "draw_conv_arithmetic",
-    "overlap_count",
-    "show_conv_matrix",
-    "show_overlap_counts",
-    "upsample_bed_of_nails",
-    # lecture 4: noise, resizing, image and anomaly metrics
-    "add_gaussian_noise",
-    "add_salt_and_pepper",
-    "downsample",
-    "mse_per_image",
-    "pixelate",
-    "psnr",
-    "reconstruction_errors",
-    "threshold_at_fpr",
-]
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import the module that defines a public name on first use, and keep the name."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aelib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -32,7 +32,9 @@ def _per_dimension(**params: Size) -> tuple[int, list[dict[str, int]]]:
         for item in v if isinstance(v, (tuple, list)) else [v]:
             if isinstance(item, bool) or not isinstance(item, int):
                 raise TypeError(f"{name} must be an int or a tuple of ints, got {v!r}")
-    dims = [{name: (v[i] if isinstance(v, (tuple, list)) else v) for name, v in params.items()} for i in range(max(ndim, 1))]
+    dims = [
+        {name: (v[i] if isinstance(v, (tuple, list)) else v) for name, v in params.items()} for i in range(max(ndim, 1))
+    ]
     return ndim, dims
 
 
@@ -89,7 +91,12 @@ def conv_transpose_output_size(
     the stride or the dilation; a non-positive output size.
     """
     ndim, dims = _per_dimension(
-        size=size, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+        size=size,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
     )
     _check_ranges(ndim, dims, non_negative=["padding", "output_padding"])
     sizes = []
@@ -112,7 +119,9 @@ def conv_transpose_output_size(
     return _result(ndim, sizes)
 
 
-def conv_matrix(weight: torch.Tensor, input_size: Sequence[int], stride: Size = 1, padding: Size = 0, dilation: Size = 1) -> torch.Tensor:
+def conv_matrix(
+    weight: torch.Tensor, input_size: Sequence[int], stride: Size = 1, padding: Size = 0, dilation: Size = 1
+) -> torch.Tensor:
     """Build the matrix C of a convolution, so that conv(x).flatten() == C @ x.flatten() for one sample.
 
     Args:
@@ -146,7 +155,9 @@ def conv_matrix(weight: torch.Tensor, input_size: Sequence[int], stride: Size = 
     return matrix.reshape(c_out * num_out, c_in * num_in)
 
 
-def show_conv_matrix(matrix: torch.Tensor, *, input_shape: Sequence[int] | None = None, title: str = "The convolution matrix C") -> Figure:
+def show_conv_matrix(
+    matrix: torch.Tensor, *, input_shape: Sequence[int] | None = None, title: str = "The convolution matrix C"
+) -> Figure:
     """Draw a (small) matrix with its non-zero entries written in and a colorbar; lines separate the rows of a 2-D input."""
     m = matrix.detach().cpu().double().numpy()
     rows, cols = m.shape

@@ -35,7 +35,9 @@ EXPLORER_SLIDERS = {
 }
 
 
-def _sizes(size: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int) -> tuple[int | str, int | str]:
+def _sizes(
+    size: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> tuple[int | str, int | str]:
     """Return (conv output size, size of the transposed conv applied to it), each an int or the reason PyTorch refuses."""
     try:
         conv = conv_output_size(size, kernel_size, stride, padding, dilation)
@@ -56,7 +58,9 @@ def _restoring_output_padding(size: int, kernel_size: int, stride: int, padding:
 def _round_trip(n: int, k: int, s: int, p: int, d: int, transposed: int) -> str:
     if transposed == n:
         return f"the convolution's input size {n} again"
-    return f"not the convolution's input size {n}: output_padding={_restoring_output_padding(n, k, s, p, d)} gives it back"
+    return (
+        f"not the convolution's input size {n}: output_padding={_restoring_output_padding(n, k, s, p, d)} gives it back"
+    )
 
 
 def describe_sizes(size: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int) -> str:
@@ -65,11 +69,14 @@ def describe_sizes(size: int, kernel_size: int, stride: int, padding: int, outpu
     conv, transposed = _sizes(n, k, s, p, op, d)
     if not isinstance(conv, int):
         return f"<p><code>Conv2d</code> on size {n}: <i>PyTorch refuses</i>: {html.escape(conv)}</p>"
-    conv_text = f"&lfloor;({n} + 2&middot;{p} &minus; {d}&middot;({k} &minus; 1) &minus; 1) / {s}&rfloor; + 1 = <b>{conv}</b>"
+    conv_text = (
+        f"&lfloor;({n} + 2&middot;{p} &minus; {d}&middot;({k} &minus; 1) &minus; 1) / {s}&rfloor; + 1 = <b>{conv}</b>"
+    )
     transposed_text = (
         f"({conv} &minus; 1)&middot;{s} &minus; 2&middot;{p} + {d}&middot;({k} &minus; 1) + {op} + 1 = <b>{transposed}</b>, "
         f"{_round_trip(n, k, s, p, d, transposed)}"
-        if isinstance(transposed, int) else f"<i>PyTorch refuses</i>: {html.escape(transposed)}"
+        if isinstance(transposed, int)
+        else f"<i>PyTorch refuses</i>: {html.escape(transposed)}"
     )
     return (
         f"<p><code>Conv2d</code> on size {n} (output_padding unused): {conv_text}<br>"
@@ -85,8 +92,16 @@ def _cell(ax: Axes, x: float, y: float, label: str, face: str, hatch: str | None
 
 def _refused(ax: Axes, title: str, reason: str) -> None:
     ax.set_title(title, fontsize="medium")
-    ax.text(0.5, 0.5, "PyTorch refuses these parameters:\n" + textwrap.fill(reason, 100), ha="center", va="center",
-            transform=ax.transAxes, color="firebrick", fontsize="small")
+    ax.text(
+        0.5,
+        0.5,
+        "PyTorch refuses these parameters:\n" + textwrap.fill(reason, 100),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color="firebrick",
+        fontsize="small",
+    )
     ax.axis("off")
 
 
@@ -110,7 +125,9 @@ def _draw_conv(ax: Axes, n: int, k: int, s: int, p: int, d: int, out: int, left:
         _cell(ax, x, TOP, "0" if padded else str(x), "0.9" if padded else "white", "//" if padded else None)
     for o in range(out):
         for j in range(k):  # output o reads input position o*s - p + j*d
-            ax.plot([o * s - p + j * d, _centre(o, k, s, p, d)], [TOP - 0.45, 0.45], color=colors[o % 10], linewidth=1.0)
+            ax.plot(
+                [o * s - p + j * d, _centre(o, k, s, p, d)], [TOP - 0.45, 0.45], color=colors[o % 10], linewidth=1.0
+            )
         _cell(ax, _centre(o, k, s, p, d), 0, str(o), "white", edge=colors[o % 10])
     _row_labels(ax, left + 1.2, "input", "output")
 
@@ -125,7 +142,9 @@ def _draw_transposed(ax: Axes, n: int, k: int, s: int, p: int, op: int, d: int, 
     top = max(counts)
     for i in range(n):
         for j in range(k):  # input i stamps its kernel on output position i*s + j*d, shifted by the cropped p
-            ax.plot([_centre(i, k, s, p, d), i * s + j * d - p], [TOP - 0.45, 0.45], color=colors[i % 10], linewidth=1.0)
+            ax.plot(
+                [_centre(i, k, s, p, d), i * s + j * d - p], [TOP - 0.45, 0.45], color=colors[i % 10], linewidth=1.0
+            )
         _cell(ax, _centre(i, k, s, p, d), TOP, str(i), "white", edge=colors[i % 10])
     for t, c in enumerate(counts):
         kept = p <= t < p + out
@@ -133,7 +152,9 @@ def _draw_transposed(ax: Axes, n: int, k: int, s: int, p: int, op: int, d: int, 
     _row_labels(ax, left + 1.2, "input", "output")
 
 
-def draw_conv_arithmetic(size: int = 14, kernel_size: int = 3, stride: int = 2, padding: int = 1, output_padding: int = 1, dilation: int = 1) -> Figure:
+def draw_conv_arithmetic(
+    size: int = 14, kernel_size: int = 3, stride: int = 2, padding: int = 1, output_padding: int = 1, dilation: int = 1
+) -> Figure:
     """Draw, along one dimension, a convolution (top) above the transposed convolution that takes its output back (bottom).
 
     Both panels share the position axis: conv output o and transposed input o are drawn at the same
@@ -158,8 +179,12 @@ def draw_conv_arithmetic(size: int = 14, kernel_size: int = 3, stride: int = 2, 
     ax_conv.set_xlabel("input position (hatched: zero padding)", fontsize="small")
     if isinstance(transposed, int):
         _draw_transposed(ax_t, conv, k, s, p, op, d, transposed, left)
-        ax_t.set_title(f"{t_title}: {conv} => {transposed},\n{_round_trip(n, k, s, p, d, transposed)}", fontsize="medium")
-        ax_t.set_xlabel("output position (hatched: cropped by padding; number: kernel taps landing there)", fontsize="small")
+        ax_t.set_title(
+            f"{t_title}: {conv} => {transposed},\n{_round_trip(n, k, s, p, d, transposed)}", fontsize="medium"
+        )
+        ax_t.set_xlabel(
+            "output position (hatched: cropped by padding; number: kernel taps landing there)", fontsize="small"
+        )
     else:
         _refused(ax_t, f"{t_title}, on size {conv}", transposed)
     for ax in (ax_conv, ax_t):
@@ -190,8 +215,14 @@ def conv_explorer(**defaults: int) -> widgets.VBox:
     if unknown:
         raise ValueError(f"unknown slider(s) {sorted(unknown)}; the sliders are {list(EXPLORER_SLIDERS)}")
     sliders = {
-        name: widgets.IntSlider(value=defaults.get(name, start), min=low, max=high, description=name, continuous_update=False,
-                                style={"description_width": "110px"})
+        name: widgets.IntSlider(
+            value=defaults.get(name, start),
+            min=low,
+            max=high,
+            description=name,
+            continuous_update=False,
+            style={"description_width": "110px"},
+        )
         for name, (low, high, start) in EXPLORER_SLIDERS.items()
     }
     sizes = widgets.HTML()
@@ -204,5 +235,7 @@ def conv_explorer(**defaults: int) -> widgets.VBox:
 
     drawing = widgets.interactive_output(update, sliders)
     names = list(sliders)
-    controls = widgets.HBox([widgets.VBox([sliders[m] for m in names[:3]]), widgets.VBox([sliders[m] for m in names[3:]])])
+    controls = widgets.HBox(
+        [widgets.VBox([sliders[m] for m in names[:3]]), widgets.VBox([sliders[m] for m in names[3:]])]
+    )
     return _Explorer([controls, sizes, drawing])

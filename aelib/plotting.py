@@ -74,6 +74,7 @@ def plot_loss_bands(
     title: str = "Reconstruction loss",
     ylabel: str = "MSE",
     logy: bool = True,
+    each_run: bool = False,
     ax: plt.Axes | None = None,
 ) -> Figure:
     """Plot each label's mean loss over its runs (e.g. seeds): one colour per label, solid train, dashed test.
@@ -83,6 +84,8 @@ def plot_loss_bands(
 
     Args:
         runs: label -> the Histories of its runs (all with the same number of epochs).
+        each_run: draw every run as its own line in the label's colour, instead of the
+            mean and its band (for runs too different to average, e.g. a dead one).
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.2), layout="constrained")
     handles = []
@@ -100,11 +103,12 @@ def plot_loss_bands(
                 )
             values = np.array(curves)  # (runs, epochs)
             epochs = np.arange(1, values.shape[1] + 1)
-            (line,) = ax.plot(
-                epochs, values.mean(axis=0), style, color=color, marker="o" if style == "-" else None, markersize=3
-            )
-            color = line.get_color()
-            if len(values) > 1:
+            for curve in values if each_run else [values.mean(axis=0)]:
+                (line,) = ax.plot(
+                    epochs, curve, style, color=color, marker="o" if style == "-" else None, markersize=3
+                )
+                color = line.get_color()
+            if len(values) > 1 and not each_run:
                 ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)
             if style == "-":
                 handles.append(

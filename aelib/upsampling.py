@@ -25,7 +25,9 @@ __all__ = ["upsample_bed_of_nails", "overlap_count", "show_overlap_counts"]
 def _check_images(x: torch.Tensor, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a batch of images (B, C, H, W), got {shape}; add dimensions with x[None] or x[None, None]")
+        raise ValueError(
+            f"{name} must be a batch of images (B, C, H, W), got {shape}; add dimensions with x[None] or x[None, None]"
+        )
 
 
 def _check_scale(scale_factor: int) -> None:
@@ -43,7 +45,9 @@ def upsample_bed_of_nails(x: torch.Tensor, scale_factor: int = 2) -> torch.Tenso
     return out
 
 
-def overlap_count(size: Size, kernel_size: Size, stride: Size = 1, padding: Size = 0, output_padding: Size = 0, dilation: Size = 1) -> torch.Tensor:
+def overlap_count(
+    size: Size, kernel_size: Size, stride: Size = 1, padding: Size = 0, output_padding: Size = 0, dilation: Size = 1
+) -> torch.Tensor:
     """Count the kernel taps of a transposed convolution that land on each output position.
 
     Ints give a 1-D map; tuples of 2 (or 3) give a 2-D (or 3-D) map, of the layer's output size.
@@ -60,11 +64,20 @@ def overlap_count(size: Size, kernel_size: Size, stride: Size = 1, padding: Size
     conv_transpose = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[nd - 1]
     ones = torch.ones(1, 1, *full(size), dtype=torch.float64)  # (1, 1, *size)
     kernel = torch.ones(1, 1, *full(kernel_size), dtype=torch.float64)  # (1, 1, *kernel_size)
-    counts = conv_transpose(ones, kernel, stride=full(stride), padding=full(padding), output_padding=full(output_padding), dilation=full(dilation))
+    counts = conv_transpose(
+        ones,
+        kernel,
+        stride=full(stride),
+        padding=full(padding),
+        output_padding=full(output_padding),
+        dilation=full(dilation),
+    )
     return counts[0, 0].round().long()  # (*output_size)
 
 
-def show_overlap_counts(maps: Mapping[str, torch.Tensor], *, title: str = "Kernel taps landing on each output position") -> Figure:
+def show_overlap_counts(
+    maps: Mapping[str, torch.Tensor], *, title: str = "Kernel taps landing on each output position"
+) -> Figure:
     """Draw 1-D overlap maps as bar charts and 2-D ones as annotated grids with a colorbar, one panel per entry of `maps`."""
     maps = {label: torch.as_tensor(m).cpu().numpy() for label, m in maps.items()}
     for label, m in maps.items():
@@ -84,7 +97,15 @@ def show_overlap_counts(maps: Mapping[str, torch.Tensor], *, title: str = "Kerne
             image = ax.imshow(m, cmap="viridis", vmin=0, vmax=top)
             fig.colorbar(image, ax=ax, shrink=0.85, label="taps landing there", ticks=range(top + 1))
             for (r, c), v in zip(itertools.product(range(m.shape[0]), range(m.shape[1])), m.flatten().tolist()):
-                ax.text(c, r, str(v), ha="center", va="center", color="white" if v < 0.6 * top else "black", fontsize="small")
+                ax.text(
+                    c,
+                    r,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    color="white" if v < 0.6 * top else "black",
+                    fontsize="small",
+                )
             ax.set(xlabel="output column", ylabel="output row")
         ax.set_title(label, fontsize="medium")
     fig.suptitle(title)

@@ -84,7 +84,14 @@ def layer_params(draw: st.DrawFn) -> tuple[int, dict[str, tuple[int, ...]]]:
 @given(layer_params())
 def test_conv_output_size_matches_pytorch(case: tuple[int, dict]) -> None:
     nd, p = case
-    want = pytorch_size(CONV[nd], p["size"], kernel_size=p["kernel_size"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"])
+    want = pytorch_size(
+        CONV[nd],
+        p["size"],
+        kernel_size=p["kernel_size"],
+        stride=p["stride"],
+        padding=p["padding"],
+        dilation=p["dilation"],
+    )
     assert ours(conv_output_size, p["size"], p["kernel_size"], p["stride"], p["padding"], p["dilation"]) == want
 
 
@@ -92,18 +99,44 @@ def test_conv_output_size_matches_pytorch(case: tuple[int, dict]) -> None:
 @given(layer_params())
 def test_conv_transpose_output_size_matches_pytorch(case: tuple[int, dict]) -> None:
     nd, p = case
-    want = pytorch_size(CONV_TRANSPOSE[nd], p["size"], kernel_size=p["kernel_size"], stride=p["stride"], padding=p["padding"],
-                        output_padding=p["output_padding"], dilation=p["dilation"])
-    got = ours(conv_transpose_output_size, p["size"], p["kernel_size"], p["stride"], p["padding"], p["output_padding"], p["dilation"])
+    want = pytorch_size(
+        CONV_TRANSPOSE[nd],
+        p["size"],
+        kernel_size=p["kernel_size"],
+        stride=p["stride"],
+        padding=p["padding"],
+        output_padding=p["output_padding"],
+        dilation=p["dilation"],
+    )
+    got = ours(
+        conv_transpose_output_size,
+        p["size"],
+        p["kernel_size"],
+        p["stride"],
+        p["padding"],
+        p["output_padding"],
+        p["dilation"],
+    )
     assert got == want
 
 
 # One parameter out of range in one dimension: PyTorch refuses, and so must aelib.
-BAD_VALUES = {"size": [0], "kernel_size": [0, -1], "stride": [0, -1], "padding": [-1, -2], "output_padding": [-1], "dilation": [0, -1]}
+BAD_VALUES = {
+    "size": [0],
+    "kernel_size": [0, -1],
+    "stride": [0, -1],
+    "padding": [-1, -2],
+    "output_padding": [-1],
+    "dilation": [0, -1],
+}
 
 
 @settings(max_examples=200, **SETTINGS)
-@given(layer_params(), st.sampled_from([(name, v) for name, values in BAD_VALUES.items() for v in values]), st.integers(0, 2))
+@given(
+    layer_params(),
+    st.sampled_from([(name, v) for name, values in BAD_VALUES.items() for v in values]),
+    st.integers(0, 2),
+)
 def test_bad_parameters_are_refused_by_both(case: tuple[int, dict], bad: tuple[str, int], dim: int) -> None:
     nd, p = case
     name, value = bad
@@ -161,13 +194,29 @@ def test_lecture_examples() -> None:
         (conv_output_size, (5, 6), r"kernel does not fit.*6 positions but size \+ 2\*padding = 5\+2\*0 = 5"),
         (conv_output_size, (5, 3, 1, 0, 3), r"kernel does not fit.*3\*\(3-1\)\+1 = 7 positions"),
         (conv_output_size, ((8, 5), (3, 6)), r"kernel does not fit.*\(spatial dimension 2 of 2\)"),
-        (conv_transpose_output_size, (5, 3, 2, 0, 2), r"output_padding must be smaller than either stride or dilation, got output_padding=2 with stride=2 and dilation=1"),
+        (
+            conv_transpose_output_size,
+            (5, 3, 2, 0, 2),
+            r"output_padding must be smaller than either stride or dilation, got output_padding=2 with stride=2 and dilation=1",
+        ),
         (conv_transpose_output_size, (5, 3, 1, 0, 1, 1), r"output_padding=1 with stride=1 and dilation=1"),
-        (conv_transpose_output_size, (5, 3, 1, 0, -1), r"output_padding must be zero or positive, got output_padding=-1"),
-        (conv_transpose_output_size, (1, 1, 1, 1), r"output size .* = \(1-1\)\*1 - 2\*1 \+ 1\*\(1-1\) \+ 0 \+ 1 = -1 is not positive"),
+        (
+            conv_transpose_output_size,
+            (5, 3, 1, 0, -1),
+            r"output_padding must be zero or positive, got output_padding=-1",
+        ),
+        (
+            conv_transpose_output_size,
+            (1, 1, 1, 1),
+            r"output size .* = \(1-1\)\*1 - 2\*1 \+ 1\*\(1-1\) \+ 0 \+ 1 = -1 is not positive",
+        ),
         (conv_transpose_output_size, (6, 1, 1, 3), r"= 0 is not positive; use less padding"),
         (conv_transpose_output_size, (0, 3), r"size must be a positive integer, got size=0"),
-        (conv_transpose_output_size, ((4, 4), 3, (1, 0)), r"stride must be a positive integer, got stride=0 \(spatial dimension 2 of 2\)"),
+        (
+            conv_transpose_output_size,
+            ((4, 4), 3, (1, 0)),
+            r"stride must be a positive integer, got stride=0 \(spatial dimension 2 of 2\)",
+        ),
     ],
 )
 def test_bad_parameters_raise_a_clear_error(function, args, message) -> None:
@@ -186,7 +235,9 @@ def test_tuples_must_agree_and_values_must_be_ints() -> None:
         conv_transpose_output_size(8, 3, True)
 
 
-def exact_output_padding(n: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
+def exact_output_padding(
+    n: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]
+) -> tuple[int, ...]:
     """The output_padding that makes the transposed convolution give back size n (what the floor dropped)."""
     return tuple((n_ + 2 * p_ - d_ * (k_ - 1) - 1) % s_ for n_, k_, s_, p_, d_ in zip(n, k, s, p, d))
 
@@ -234,7 +285,10 @@ def test_show_conv_matrix_draws_every_nonzero_entry() -> None:
     C = conv_matrix(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), (4, 4))
     fig = show_conv_matrix(C, input_shape=(4, 4))
     ax, colorbar = fig.axes
-    assert colorbar.get_ylabel() == "entry" and colorbar.get_ylim() == (-9, 9)  # symmetric around 0, up to the largest |entry|
+    assert colorbar.get_ylabel() == "entry" and colorbar.get_ylim() == (
+        -9,
+        9,
+    )  # symmetric around 0, up to the largest |entry|
     assert len(ax.texts) == int((C != 0).sum()) == 36
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     plt.close(fig)

@@ -61,8 +61,16 @@ def transposed_conv(x, weight, stride=1, padding=0):
     return full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding]
 
 
-def mistaken(*, flip=(), crop=True, one_side=False, swap_channels=False, overwrite=False, first_image_only=False,
-             first_channel_only=False):
+def mistaken(
+    *,
+    flip=(),
+    crop=True,
+    one_side=False,
+    swap_channels=False,
+    overwrite=False,
+    first_image_only=False,
+    first_channel_only=False,
+):
     """A stamp-and-add loop with one typical mistake switched on."""
 
     def answer(x, weight, stride=1, padding=0):
@@ -78,7 +86,12 @@ def mistaken(*, flip=(), crop=True, one_side=False, swap_channels=False, overwri
                 for j in range(w):
                     for c in range(1 if first_channel_only else c_in):
                         stamp = x[n, c, i, j] * weight[c]  # (C_out, kH, kW)
-                        window = (n, slice(None), slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw))
+                        window = (
+                            n,
+                            slice(None),
+                            slice(i * stride, i * stride + kh),
+                            slice(j * stride, j * stride + kw),
+                        )
                         if overwrite:
                             full[window] = stamp
                         else:
@@ -127,8 +140,11 @@ def test_other_correct_answers_pass(capsys) -> None:
             return torch.relu(self.conv(F.interpolate(x, scale_factor=self.scale, mode="bilinear")))
 
     assert verdict(capsys, ex.check_bed_of_nails, bed_by_indexing).endswith("correct")
+
     def by_search(o, k, s, p, d):  # try every input size the formula allows
-        return tuple(n for n in range(1, 500) if n + 2 * p >= d * (k - 1) + 1 and (n + 2 * p - d * (k - 1) - 1) // s + 1 == o)
+        return tuple(
+            n for n in range(1, 500) if n + 2 * p >= d * (k - 1) + 1 and (n + 2 * p - d * (k - 1) - 1) // s + 1 == o
+        )
 
     assert verdict(capsys, ex.check_input_sizes, by_search).endswith("correct")
     assert verdict(capsys, ex.check_transpose_padding, largest_padding).endswith("correct")
@@ -144,13 +160,19 @@ def test_wrong_solutions_get_a_hint(capsys) -> None:
 
     only_smallest = lambda o, k, s, p, d: input_sizes(o, k, s, p, d)[:1]  # noqa: E731  (forgets the floor)
     out = verdict(capsys, ex.check_input_sizes, only_smallest)
-    assert out == ("Exercise 2.2: not yet (for output_size=14, kernel_size=3, stride=2, padding=1, dilation=1 an input of size 28 "
-                   "also gives 14 outputs, but it is not in your list)")
+    assert out == (
+        "Exercise 2.2: not yet (for output_size=14, kernel_size=3, stride=2, padding=1, dilation=1 an input of size 28 "
+        "also gives 14 outputs, but it is not in your list)"
+    )
     no_dilation = lambda o, k, s, p, d: input_sizes(o, k, s, p, 1)  # noqa: E731
     out = verdict(capsys, ex.check_input_sizes, no_dilation)
-    assert out == ("Exercise 2.2: not yet (for output_size=4, kernel_size=3, stride=2, padding=1, dilation=2 an input of size 7 "
-                   "gives 3 outputs, not 4)")
-    assert "your list repeats a size" in verdict(capsys, ex.check_input_sizes, lambda o, k, s, p, d: input_sizes(o, k, s, p, d) * 2)
+    assert out == (
+        "Exercise 2.2: not yet (for output_size=4, kernel_size=3, stride=2, padding=1, dilation=2 an input of size 7 "
+        "gives 3 outputs, not 4)"
+    )
+    assert "your list repeats a size" in verdict(
+        capsys, ex.check_input_sizes, lambda o, k, s, p, d: input_sizes(o, k, s, p, d) * 2
+    )
     assert "return a list of input sizes" in verdict(capsys, ex.check_input_sizes, lambda o, k, s, p, d: 27)
 
     out = verdict(capsys, ex.check_transpose_padding, lambda n, m, k, s: (1, 1))
@@ -183,10 +205,17 @@ def test_wrong_solutions_get_a_hint(capsys) -> None:
 
 
 def test_raising_solutions_get_not_yet(capsys) -> None:
-    for check in (ex.check_bed_of_nails, ex.check_input_sizes, ex.check_transpose_padding, ex.check_resize_conv,
-                  ex.check_transposed_conv):
+    for check in (
+        ex.check_bed_of_nails,
+        ex.check_input_sizes,
+        ex.check_transpose_padding,
+        ex.check_resize_conv,
+        ex.check_transposed_conv,
+    ):
         out = verdict(capsys, check, not_implemented)
-        assert out.endswith("not yet (not implemented yet: replace the `raise NotImplementedError` line with your code)")
+        assert out.endswith(
+            "not yet (not implemented yet: replace the `raise NotImplementedError` line with your code)"
+        )
     out = verdict(capsys, ex.check_bed_of_nails, lambda x, s: x[5])
     assert out.startswith("Exercise 2.1: not yet (your code raised IndexError")
 
@@ -201,7 +230,9 @@ def test_checks_do_not_change_global_randomness(capsys) -> None:
 
 
 def test_transposed_conv_other_correct_loops_pass(capsys) -> None:
-    assert verdict(capsys, ex.check_transposed_conv, mistaken()) == "Exercise 2.5: correct"  # one image, one channel at a time
+    assert (
+        verdict(capsys, ex.check_transposed_conv, mistaken()) == "Exercise 2.5: correct"
+    )  # one image, one channel at a time
 
     def via_bed_of_nails(x, weight, stride=1, padding=0):  # section 4's equivalence, written with conv2d
         b, c, h, w = x.shape
@@ -232,14 +263,30 @@ def test_transposed_conv_mistakes_are_named(capsys) -> None:
     says(mistaken(overwrite=True), "wrong where stamps overlap", "+=")
     says(mistaken(first_image_only=True), "first image of the batch is right")
     says(mistaken(first_channel_only=True), "only input channel 0 contributes")
-    says(lambda x, weight, stride, padding: transposed_conv(x, weight, 1, padding),  # ignores the stride
-         "stride=2, padding=0 the output should be (1, 1, 7, 7), got (1, 1, 5, 5)", "(n - 1) * stride + kernel_size - 2 * padding")
-    says(lambda x, weight, stride, padding: transposed_conv(x, weight.transpose(-2, -1), stride, padding), "rows and columns are swapped")
-    says(lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding) + 0.5, "wrong values for x (1, 1, 2, 2)")
-    says(lambda x, weight, stride, padding: F.conv_transpose2d(x, weight, stride=stride, padding=padding),
-         "raised RuntimeError", "stamp-and-add loop")
-    says(lambda x, weight, stride, padding: torch.nn.functional.conv_transpose2d(x, weight, stride=stride, padding=padding),
-         "stamp-and-add loop")
+    says(
+        lambda x, weight, stride, padding: transposed_conv(x, weight, 1, padding),  # ignores the stride
+        "stride=2, padding=0 the output should be (1, 1, 7, 7), got (1, 1, 5, 5)",
+        "(n - 1) * stride + kernel_size - 2 * padding",
+    )
+    says(
+        lambda x, weight, stride, padding: transposed_conv(x, weight.transpose(-2, -1), stride, padding),
+        "rows and columns are swapped",
+    )
+    says(
+        lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding) + 0.5,
+        "wrong values for x (1, 1, 2, 2)",
+    )
+    says(
+        lambda x, weight, stride, padding: F.conv_transpose2d(x, weight, stride=stride, padding=padding),
+        "raised RuntimeError",
+        "stamp-and-add loop",
+    )
+    says(
+        lambda x, weight, stride, padding: torch.nn.functional.conv_transpose2d(
+            x, weight, stride=stride, padding=padding
+        ),
+        "stamp-and-add loop",
+    )
 
     def in_place(x, weight, stride, padding):
         out = transposed_conv(x, weight, stride, padding)
@@ -247,12 +294,17 @@ def test_transposed_conv_mistakes_are_named(capsys) -> None:
         return out
 
     says(in_place, "changed x or weight in place")
-    says(lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding).tolist(), "return a tensor, got list")
+    says(
+        lambda x, weight, stride, padding: transposed_conv(x, weight, stride, padding).tolist(),
+        "return a tensor, got list",
+    )
 
 
 def test_transposed_conv_check_is_quick_and_leaves_pytorch_intact(capsys) -> None:
     started = time.perf_counter()
-    verdict(capsys, ex.check_transposed_conv, mistaken())  # the slowest loop: one image, one channel, one pixel at a time
+    verdict(
+        capsys, ex.check_transposed_conv, mistaken()
+    )  # the slowest loop: one image, one channel, one pixel at a time
     assert time.perf_counter() - started < 10
     verdict(capsys, ex.check_transposed_conv, not_implemented)
     x, weight = torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2)

@@ -247,6 +247,7 @@ def _no_transposed() -> nn.Module:
         (_with_dropout, "Dropout"),
         (_no_transposed, "ConvTranspose2d"),
         (lambda: "a model", "nn.Module"),
+        (lambda: None, "train budget_model first"),  # the training cell failed or was not run
     ],
 )
 def test_budget_autoencoder_mistakes_are_named(make, hint: str, digits, capsys: pytest.CaptureFixture[str]) -> None:

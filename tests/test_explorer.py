@@ -57,7 +57,9 @@ def test_describe_sizes_states_the_round_trip_14_7_14() -> None:
     assert "(14 + 2&middot;1 &minus; 1&middot;(3 &minus; 1) &minus; 1) / 2&rfloor; + 1 = <b>7</b>" in text
     assert "(7 &minus; 1)&middot;2 &minus; 2&middot;1 + 1&middot;(3 &minus; 1) + 1 + 1 = <b>14</b>" in text
     assert "input size 14 again" in text
-    assert "= <b>13</b>, not the convolution's input size 14: output_padding=1 gives it back" in describe_sizes(14, 3, 2, 1, 0, 1)
+    assert "= <b>13</b>, not the convolution's input size 14: output_padding=1 gives it back" in describe_sizes(
+        14, 3, 2, 1, 0, 1
+    )
 
 
 def test_describe_sizes_says_why_pytorch_refuses() -> None:
@@ -91,7 +93,11 @@ def test_drawing_pairs_the_convolution_with_its_transpose() -> None:
     assert ax_conv.get_title().endswith(": 14 => 7") and ": 7 => 14," in ax_t.get_title()
     read = connections(ax_conv, downward_from_input=True)
     assert len(read) == 7 * 3
-    assert {x for x, centre in read if centre == 1 * 2 - 1 + 1} == {1, 2, 3}  # conv output 1 reads input positions 1, 2, 3
+    assert {x for x, centre in read if centre == 1 * 2 - 1 + 1} == {
+        1,
+        2,
+        3,
+    }  # conv output 1 reads input positions 1, 2, 3
     assert connections(ax_t, downward_from_input=False) == read  # the transpose connects the same pairs
     counts = [int(t.get_text()) for t in ax_t.texts if t.get_position()[1] == 0 and t.get_text().isdigit()]
     assert counts[1:] == overlap_count(7, 3, 2, 1, 1).tolist()  # the first cell is cropped by the padding
@@ -102,7 +108,9 @@ def test_drawing_pairs_the_convolution_with_its_transpose() -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_drawing_connects_the_same_pairs_for_random_settings(seed: int) -> None:
     rng = random.Random(seed)
-    n, k, s, p, d = (rng.randint(*EXPLORER_SLIDERS[name][:2]) for name in ("size", "kernel_size", "stride", "padding", "dilation"))
+    n, k, s, p, d = (
+        rng.randint(*EXPLORER_SLIDERS[name][:2]) for name in ("size", "kernel_size", "stride", "padding", "dilation")
+    )
     conv, _ = pytorch_round_trip(n, k, s, p, 0, d)
     fig = draw_conv_arithmetic(n, k, s, p, 0, d)
     ax_conv, ax_t = fig.axes
@@ -140,7 +148,10 @@ def test_explorer_updates_the_sizes_and_the_drawing_when_a_slider_moves(capsys) 
     assert "= <b>3</b>" in sizes.value and "= <b>6</b>, not the convolution's input size 5" in sizes.value
     capsys.readouterr()
     sliders["stride"].value = 3
-    assert "/ 3&rfloor; + 1 = <b>2</b>" in sizes.value and "= <b>5</b>, the convolution's input size 5 again" in sizes.value
+    assert (
+        "/ 3&rfloor; + 1 = <b>2</b>" in sizes.value
+        and "= <b>5</b>, the convolution's input size 5 again" in sizes.value
+    )
     assert "Figure" in capsys.readouterr().out  # a new drawing was displayed (as text outside a notebook)
     sliders["output_padding"].value = 3
     assert "output_padding must be smaller" in sizes.value

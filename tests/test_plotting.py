@@ -76,6 +76,15 @@ def test_plot_loss_bands_colours_labels_and_styles_train_and_test():
     assert len(ax.collections) == 2  # a min-max band for k = 5's train and test curves, none for one run
 
 
+def test_plot_loss_bands_each_run_draws_every_run_in_its_labels_colour():
+    runs = {"ReLU": [aelib.History([0.3, 0.2], [0.35, 0.25]), aelib.History([0.5, 0.4], [0.55, 0.45])]}
+    ax = aelib.plot_loss_bands(runs, each_run=True).axes[0]
+    assert len(ax.lines) == 4 and not ax.collections  # two runs x (train, test), no band
+    assert [list(line.get_ydata()) for line in ax.lines[:2]] == [[0.3, 0.2], [0.5, 0.4]]
+    assert len({line.get_color() for line in ax.lines}) == 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ReLU (2 runs)", "train", "test"]
+
+
 def test_plot_loss_bands_refuses_runs_of_different_lengths():
     with pytest.raises(ValueError, match="must all have the same"):
         aelib.plot_loss_bands({"k = 5": [aelib.History([0.3, 0.2]), aelib.History([0.3])]})

@@ -70,8 +70,21 @@ def test_overlap_count_validates_like_the_layer() -> None:
 def test_show_overlap_counts_draws_1d_and_2d_maps() -> None:
     fig = show_overlap_counts({"1-D": overlap_count(4, 3, 2), "2-D": overlap_count((3, 3), 3, 2)}, title="t")
     bars, grid, colorbar = fig.axes
-    assert colorbar.get_ylabel() == "taps landing there" and colorbar.get_ylim() == (0, 4)  # the grid's counts run 1 to 4
-    assert len(bars.patches) == 9 and [t.get_text() for t in bars.texts] == ["1", "1", "2", "1", "2", "1", "2", "1", "1"]
+    assert colorbar.get_ylabel() == "taps landing there" and colorbar.get_ylim() == (
+        0,
+        4,
+    )  # the grid's counts run 1 to 4
+    assert len(bars.patches) == 9 and [t.get_text() for t in bars.texts] == [
+        "1",
+        "1",
+        "2",
+        "1",
+        "2",
+        "1",
+        "2",
+        "1",
+        "1",
+    ]
     assert len(grid.texts) == 49 and grid.get_xlabel() == "output column"
     plt.close(fig)
     open_before = plt.get_fignums()

@@ -16,7 +16,13 @@ from torch import nn
 from ..upsampling import upsample_bed_of_nails
 from . import exercise
 
-__all__ = ["check_bed_of_nails", "check_input_sizes", "check_transpose_padding", "check_resize_conv", "check_transposed_conv"]
+__all__ = [
+    "check_bed_of_nails",
+    "check_input_sizes",
+    "check_transpose_padding",
+    "check_resize_conv",
+    "check_transposed_conv",
+]
 
 
 @exercise("2.1")
@@ -41,8 +47,10 @@ def check_bed_of_nails(bed_of_nails: Callable[[torch.Tensor, int], torch.Tensor]
         if got.shape != want.shape:
             return f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be {tuple(want.shape)}, got {tuple(got.shape)}"
         if not torch.allclose(got.float(), want, atol=1e-6):
-            return (f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value belongs at the "
-                    "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block")
+            return (
+                f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value belongs at the "
+                "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block"
+            )
     return None
 
 
@@ -58,8 +66,17 @@ def _conv1d_size(n: int, k: int, s: int, p: int, d: int) -> int | None:
 def check_input_sizes(input_sizes: Callable[..., list[int]]) -> str | None:
     """Compare `input_sizes(output_size, kernel_size, stride, padding, dilation)` with a search over inputs to F.conv1d."""
     settings = [
-        (14, 3, 2, 1, 1), (7, 3, 2, 1, 1), (1, 7, 1, 0, 1), (60, 5, 1, 0, 1), (5, 4, 3, 0, 1),
-        (3, 3, 4, 2, 1), (1, 3, 2, 1, 1), (1, 1, 3, 1, 1), (2, 1, 4, 2, 1), (4, 3, 2, 1, 2), (2, 2, 5, 0, 3),
+        (14, 3, 2, 1, 1),
+        (7, 3, 2, 1, 1),
+        (1, 7, 1, 0, 1),
+        (60, 5, 1, 0, 1),
+        (5, 4, 3, 0, 1),
+        (3, 3, 4, 2, 1),
+        (1, 3, 2, 1, 1),
+        (1, 1, 3, 1, 1),
+        (2, 1, 4, 2, 1),
+        (4, 3, 2, 1, 2),
+        (2, 2, 5, 0, 3),
     ]
     for o, k, s, p, d in settings:
         args = f"output_size={o}, kernel_size={k}, stride={s}, padding={p}, dilation={d}"
@@ -83,12 +100,25 @@ def check_input_sizes(input_sizes: Callable[..., list[int]]) -> str | None:
 @exercise("2.3")
 def check_transpose_padding(transpose_padding: Callable[[int, int, int, int], tuple[int, int]]) -> str | None:
     """Check that `transpose_padding(in_size, out_size, kernel_size, stride)` gives a working (padding, output_padding)."""
-    possible = [(7, 14, 3, 2), (14, 28, 3, 2), (1, 7, 7, 1), (16, 32, 4, 2), (8, 17, 4, 2), (5, 15, 5, 3), (10, 19, 3, 2), (4, 12, 3, 3)]
+    possible = [
+        (7, 14, 3, 2),
+        (14, 28, 3, 2),
+        (1, 7, 7, 1),
+        (16, 32, 4, 2),
+        (8, 17, 4, 2),
+        (5, 15, 5, 3),
+        (10, 19, 3, 2),
+        (4, 12, 3, 3),
+    ]
     impossible = [(4, 20, 3, 2), (7, 14, 3, 1), (8, 16, 1, 1)]
     for n, target, k, s in possible:
         args = f"in_size={n}, out_size={target}, kernel_size={k}, stride={s}"
         answer = transpose_padding(n, target, k, s)
-        if not (isinstance(answer, tuple) and len(answer) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in answer)):
+        if not (
+            isinstance(answer, tuple)
+            and len(answer) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in answer)
+        ):
             return f"return a tuple of two ints (padding, output_padding), got {answer!r} for {args}"
         p, op = answer
         try:
@@ -102,8 +132,10 @@ def check_transpose_padding(transpose_padding: Callable[[int, int, int, int], tu
             answer = transpose_padding(n, target, k, s)
         except ValueError:
             continue
-        return (f"no padding and output_padding take size {n} to {target} with kernel_size={k} and stride={s}, "
-                f"but you returned {answer!r}; raise ValueError when there is no solution")
+        return (
+            f"no padding and output_padding take size {n} to {target} with kernel_size={k} and stride={s}, "
+            f"but you returned {answer!r}; raise ValueError when there is no solution"
+        )
     return None
 
 
@@ -135,8 +167,10 @@ def _resize_conv_problem(resize_conv: type[nn.Module]) -> str | None:
             flat = layer(torch.ones(1, c_in, 8, 8))[:, :, 4:-4, 4:-4]  # a constant image; borders see the zero padding
         spread = (flat.amax(dim=(2, 3)) - flat.amin(dim=(2, 3))).max().item()
         if spread > 1e-5 * max(1.0, flat.abs().max().item()):
-            return (f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
-                    "resize first, then use a stride-1 convolution with 'same' padding")
+            return (
+                f"a constant image comes out with a pattern (values vary by {spread:.3g} away from the borders): "
+                "resize first, then use a stride-1 convolution with 'same' padding"
+            )
     return None
 
 
@@ -166,7 +200,9 @@ def _without_conv_transpose() -> Iterator[None]:
     """Make PyTorch's transposed convolutions raise, so that the answer must be the student's own loop."""
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("this exercise asks for a stamp-and-add loop, not PyTorch's conv_transpose2d (the check compares with it)")
+        raise RuntimeError(
+            "this exercise asks for a stamp-and-add loop, not PyTorch's conv_transpose2d (the check compares with it)"
+        )
 
     saved = (F.conv_transpose2d, torch.conv_transpose2d)
     F.conv_transpose2d = torch.conv_transpose2d = refuse
@@ -195,19 +231,25 @@ def _named_mistake(got: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, str
     flips = {"both ways (rows and columns)": (-2, -1), "upside down (rows)": (-2,), "left to right (columns)": (-1,)}
     for how, dims in flips.items():
         if weight.shape[-2] * weight.shape[-1] > 1 and same(conv_t(weight.flip(dims))):
-            return (f"the kernel is flipped {how}: a transposed convolution stamps the kernel as it is, "
-                    "weight[i, o, a, b] lands on output (h * stride + a, w * stride + b) before cropping")
+            return (
+                f"the kernel is flipped {how}: a transposed convolution stamps the kernel as it is, "
+                "weight[i, o, a, b] lands on output (h * stride + a, w * stride + b) before cropping"
+            )
     if weight.shape[-2] == weight.shape[-1] and same(conv_t(weight.transpose(-2, -1))):
         return "the kernel's rows and columns are swapped: kernel row a goes to output row h * stride + a"
     if weight.shape[0] == weight.shape[1] > 1 and same(conv_t(weight.transpose(0, 1))):
-        return ("the channels are mixed up: a transposed convolution's weight is (in_channels, out_channels, kH, kW), "
-                "the other way round from Conv2d's")
+        return (
+            "the channels are mixed up: a transposed convolution's weight is (in_channels, out_channels, kH, kW), "
+            "the other way round from Conv2d's"
+        )
     if padding and same(_crop_one_side(conv_t(weight, 0), padding)):
         return "the padding is cropped from one side only: crop `padding` rows and columns from every side"
     for c in range(x.shape[1]) if x.shape[1] > 1 else ():
         alone = F.conv_transpose2d(x[:, c : c + 1], weight[c : c + 1], stride=stride, padding=padding)
         if same(alone):
-            return f"only input channel {c} contributes: every input channel stamps its own kernel, and the stamps add up"
+            return (
+                f"only input channel {c} contributes: every input channel stamps its own kernel, and the stamps add up"
+            )
     if x.shape[0] > 1 and torch.allclose(got[:1], conv_t(weight)[:1], **_CLOSE):
         return "the first image of the batch is right but not the others: stamp every image of the batch"
     return None
@@ -220,7 +262,9 @@ def check_transposed_conv(transposed_conv: Callable[..., torch.Tensor]) -> str |
     cases = []
     for b, c_in, c_out, h, w, kh, kw, stride, padding in _TRANSPOSED_CASES:
         x = torch.randn(b, c_in, h, w, generator=g, dtype=torch.float64)
-        weight = torch.randn(c_in, c_out, kh, kw, generator=g, dtype=torch.float64)  # (in_channels, out_channels, kH, kW)
+        weight = torch.randn(
+            c_in, c_out, kh, kw, generator=g, dtype=torch.float64
+        )  # (in_channels, out_channels, kH, kW)
         want = F.conv_transpose2d(x, weight, stride=stride, padding=padding)  # computed before PyTorch's is hidden
         cases.append((x, weight, stride, padding, want))
     for x, weight, stride, padding, want in cases:
@@ -236,19 +280,31 @@ def check_transposed_conv(transposed_conv: Callable[..., torch.Tensor]) -> str |
         if got.shape != want.shape:
             uncropped = tuple(want.shape[:2]) + tuple(n + 2 * padding for n in want.shape[2:])
             if padding and tuple(got.shape) == uncropped:
-                return (f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
-                        f"and columns from each side to get {tuple(want.shape)}")
-            return (f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
-                    "each spatial size is (n - 1) * stride + kernel_size - 2 * padding")
+                return (
+                    f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
+                    f"and columns from each side to get {tuple(want.shape)}"
+                )
+            return (
+                f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
+                "each spatial size is (n - 1) * stride + kernel_size - 2 * padding"
+            )
         if not torch.allclose(got, want, **_CLOSE):
             mistake = _named_mistake(got, x, weight, stride, padding)
             if mistake:
                 return f"for {args}: {mistake}"
-            overlap = F.conv_transpose2d(torch.ones_like(x[:1, :1]), torch.ones_like(weight[:1, :1]), stride=stride, padding=padding)
-            wrong = ~torch.isclose(got, want, **_CLOSE).all(dim=(0, 1))  # (H_out, W_out): wrong in some image or channel
+            overlap = F.conv_transpose2d(
+                torch.ones_like(x[:1, :1]), torch.ones_like(weight[:1, :1]), stride=stride, padding=padding
+            )
+            wrong = ~torch.isclose(got, want, **_CLOSE).all(
+                dim=(0, 1)
+            )  # (H_out, W_out): wrong in some image or channel
             if not wrong[overlap[0, 0] == 1].any():
-                return (f"for {args} the values are right where one stamp lands but wrong where stamps overlap: "
-                        "add each stamp into the output (+=), do not overwrite it")
-            return (f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
-                    "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped from each side")
+                return (
+                    f"for {args} the values are right where one stamp lands but wrong where stamps overlap: "
+                    "add each stamp into the output (+=), do not overwrite it"
+                )
+            return (
+                f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
+                "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped from each side"
+            )
     return None

@@ -145,8 +145,13 @@ def _layer_problem(model: nn.Module) -> str | None:
 
 
 @exercise("3.4")
-def check_budget_autoencoder(model: nn.Module, train_images: torch.Tensor, test_images: torch.Tensor) -> str | None:
-    """Check a trained model: layers, shapes (B, 1, 28, 28) => code => (B, 1, 28, 28), budget and test MSE."""
+def check_budget_autoencoder(model: nn.Module | None, train_images: torch.Tensor, test_images: torch.Tensor) -> str | None:
+    """Check a trained model: layers, shapes (B, 1, 28, 28) => code => (B, 1, 28, 28), budget and test MSE.
+
+    `model` is None while the training cell has not yet built and trained one.
+    """
+    if model is None:
+        return "train budget_model first: write build_budget_autoencoder(), then run the training cell above"
     if not isinstance(model, nn.Module):
         return f"pass your trained model (an nn.Module), got {type(model).__name__}"
     problem = _layer_problem(model)

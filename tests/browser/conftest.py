@@ -9,5 +9,7 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--browser", action="store_true", default=False, help="open every page of _build/html in headless Chromium")
+    parser.addoption(
+        "--browser", action="store_true", default=False, help="open every page of _build/html in headless Chromium"
+    )
     parser.addoption("--chromium", default=None, help="Chromium executable (default: $CHROMIUM, else chromium on PATH)")

@@ -33,8 +33,15 @@ BOOK = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-WIDGET_MESSAGES = ("Failed to display Jupyter Widget", "Loading widget", "Error displaying widget", "Error rendering Jupyter widget")
-WIDGET_REPR = re.compile(r"\b(?:HBox|VBox|Box|FloatProgress|IntProgress|IntSlider|FloatSlider|interactive|Output)\((?:children|value|layout|outputs)=")
+WIDGET_MESSAGES = (
+    "Failed to display Jupyter Widget",
+    "Loading widget",
+    "Error displaying widget",
+    "Error rendering Jupyter widget",
+)
+WIDGET_REPR = re.compile(
+    r"\b(?:HBox|VBox|Box|FloatProgress|IntProgress|IntSlider|FloatSlider|interactive|Output)\((?:children|value|layout|outputs)="
+)
 IGNORED_CONSOLE = (re.compile(r"^Got invalid theme mode"),)  # pydata-sphinx-theme, on a first visit with no saved theme
 
 
@@ -136,12 +143,19 @@ def base_url(request):
 
 
 def _chromium(config) -> str:
-    candidates = [config.getoption("--chromium", default=None), os.environ.get("CHROMIUM"), "chromium", "chromium-browser"]
+    candidates = [
+        config.getoption("--chromium", default=None),
+        os.environ.get("CHROMIUM"),
+        "chromium",
+        "chromium-browser",
+    ]
     for candidate in filter(None, candidates):
         found = shutil.which(candidate)
         if found:
             return found
-    pytest.fail("no Chromium found: install Debian's `chromium` and `chromium-driver` (apt-get), or pass --chromium PATH")
+    pytest.fail(
+        "no Chromium found: install Debian's `chromium` and `chromium-driver` (apt-get), or pass --chromium PATH"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -195,7 +209,9 @@ def visit(browser_page, base_url):
         current["visit"].status = response.status if response else 0
         if page.evaluate("document.querySelectorAll('.math').length") > 0:
             try:
-                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+                page.wait_for_function(
+                    "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000
+                )
                 page.evaluate("() => MathJax.startup.promise")
             except PlaywrightTimeoutError:
                 current["visit"].mathjax_loaded = False
@@ -219,7 +235,8 @@ def test_toc_lists_every_built_page(base_url):
     built = {
         p.relative_to(BOOK).with_suffix("").as_posix()
         for p in BOOK.rglob("*.html")
-        if not p.relative_to(BOOK).parts[0].startswith("_") and p.name not in {"genindex.html", "search.html", "index.html"}
+        if not p.relative_to(BOOK).parts[0].startswith("_")
+        and p.name not in {"genindex.html", "search.html", "index.html"}
     }
     assert built == set(PAGES), "the pages built and the pages in _toc.yml differ: the browser test would miss some"
 
@@ -264,7 +281,9 @@ def test_no_widget_errors_or_raw_widget_output(visit, path):
     raw = WIDGET_REPR.findall(facts["outputText"])
     assert raw == [], f"widget reprs such as HBox(children=...) printed as text in outputs: {raw}"
     assert "<Figure size" not in facts["outputText"], "a Matplotlib figure printed as text instead of drawn"
-    assert facts["widgetScripts"] == 0, "a widget view left without a manager (a blank gap): static_book should replace it"
+    assert facts["widgetScripts"] == 0, (
+        "a widget view left without a manager (a blank gap): static_book should replace it"
+    )
 
 
 @pytest.mark.parametrize("path", LECTURES)
@@ -277,7 +296,9 @@ def test_lecture_has_colab_badge_and_launch_button(visit, browser_page, base_url
     launch = [link for link in links if link["href"] == expected and link["img"] == "Colab logo"]
     assert badges, f"no 'Open In Colab' badge linking to {expected}"
     assert launch, f"no Colab launch button linking to {expected}"
-    others = {link["href"] for link in links if link["href"].startswith("https://colab.research.google.com/github/")} - {expected}
+    others = {
+        link["href"] for link in links if link["href"].startswith("https://colab.research.google.com/github/")
+    } - {expected}
     assert others == set(), f"Colab links to other notebooks: {others}"
     badge_images = [img for img in visit(path).facts["images"] if img["alt"] == "Open In Colab"]
     assert badge_images and all(img["loaded"] for img in badge_images)
