@@ -158,14 +158,17 @@ def conv_matrix(
 def show_conv_matrix(
     matrix: torch.Tensor, *, input_shape: Sequence[int] | None = None, title: str = "The convolution matrix C"
 ) -> Figure:
-    """Draw a (small) matrix with its non-zero entries written in and a colorbar; lines separate the rows of a 2-D input."""
+    """Draw a (small) matrix with its non-zero entries written in and a colorbar.
+
+    Lines separate the rows of a 2-D input.
+    """
     m = matrix.detach().cpu().double().numpy()
     rows, cols = m.shape
     fig, ax = plt.subplots(figsize=(min(0.42 * cols + 1.5, 14), 0.42 * rows + 1.4), layout="constrained")
     limit = float(abs(m).max()) or 1.0
     image = ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.colorbar(image, ax=ax, shrink=0.9, aspect=12, pad=0.01, label="entry")
-    for (r, c), v in zip(itertools.product(range(rows), range(cols)), m.flatten().tolist()):
+    for (r, c), v in zip(itertools.product(range(rows), range(cols)), m.flatten().tolist(), strict=True):
         if v != 0:
             ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize="small")
     ax.set_xticks(range(cols))

@@ -38,7 +38,7 @@ EXPLORER_SLIDERS = {
 def _sizes(
     size: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int
 ) -> tuple[int | str, int | str]:
-    """Return (conv output size, size of the transposed conv applied to it), each an int or the reason PyTorch refuses."""
+    """Return (conv output size, size of the transposed conv applied to it), each an int or why PyTorch refuses."""
     try:
         conv = conv_output_size(size, kernel_size, stride, padding, dilation)
     except ValueError as err:
@@ -64,7 +64,10 @@ def _round_trip(n: int, k: int, s: int, p: int, d: int, transposed: int) -> str:
 
 
 def describe_sizes(size: int, kernel_size: int, stride: int, padding: int, output_padding: int, dilation: int) -> str:
-    """Return an HTML paragraph: the convolution's output size, and the transposed convolution's on that output (or why PyTorch refuses)."""
+    """Return an HTML paragraph: the convolution's output size, and the transposed convolution's on that output.
+
+    Where PyTorch refuses the parameters, the paragraph says why instead.
+    """
     n, k, s, p, op, d = size, kernel_size, stride, padding, output_padding, dilation
     conv, transposed = _sizes(n, k, s, p, op, d)
     if not isinstance(conv, int):
@@ -73,7 +76,8 @@ def describe_sizes(size: int, kernel_size: int, stride: int, padding: int, outpu
         f"&lfloor;({n} + 2&middot;{p} &minus; {d}&middot;({k} &minus; 1) &minus; 1) / {s}&rfloor; + 1 = <b>{conv}</b>"
     )
     transposed_text = (
-        f"({conv} &minus; 1)&middot;{s} &minus; 2&middot;{p} + {d}&middot;({k} &minus; 1) + {op} + 1 = <b>{transposed}</b>, "
+        f"({conv} &minus; 1)&middot;{s} &minus; 2&middot;{p} "
+        f"+ {d}&middot;({k} &minus; 1) + {op} + 1 = <b>{transposed}</b>, "
         f"{_round_trip(n, k, s, p, d, transposed)}"
         if isinstance(transposed, int)
         else f"<i>PyTorch refuses</i>: {html.escape(transposed)}"
@@ -155,7 +159,7 @@ def _draw_transposed(ax: Axes, n: int, k: int, s: int, p: int, op: int, d: int, 
 def draw_conv_arithmetic(
     size: int = 14, kernel_size: int = 3, stride: int = 2, padding: int = 1, output_padding: int = 1, dilation: int = 1
 ) -> Figure:
-    """Draw, along one dimension, a convolution (top) above the transposed convolution that takes its output back (bottom).
+    """Draw, in one dimension, a convolution (top) above the transposed convolution taking its output back (bottom).
 
     Both panels share the position axis: conv output o and transposed input o are drawn at the same
     place and in the same colour, and the transposed convolution connects exactly the pairs of
@@ -205,9 +209,10 @@ class _Explorer(widgets.VBox):
 
 
 def conv_explorer(**defaults: int) -> widgets.VBox:
-    """Return sliders for size, kernel_size, stride, padding, output_padding and dilation, both output sizes and the drawing.
+    """Return sliders, both output sizes and the drawing.
 
-    `size` is the convolution's input size; the transposed convolution runs on the convolution's output.
+    The sliders are size, kernel_size, stride, padding, output_padding and dilation. `size` is the
+    convolution's input size; the transposed convolution runs on the convolution's output.
 
     Keyword arguments override the sliders' starting values (see `EXPLORER_SLIDERS`).
     """

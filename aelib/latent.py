@@ -20,7 +20,9 @@ __all__ = ["encode", "plot_code_views"]
 
 
 @torch.no_grad()
-def encode(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024, device: str | torch.device | None = None) -> torch.Tensor:
+def encode(
+    model: nn.Module, images: torch.Tensor, *, batch_size: int = 1024, device: str | torch.device | None = None
+) -> torch.Tensor:
     """Return `model.encoder`'s codes of `images` (N, 1, 28, 28) as flat vectors (N, code_size) on the CPU.
 
     Runs in eval mode, batch by batch; an encoder that starts with an nn.Linear (lecture 1's
@@ -63,9 +65,11 @@ def plot_code_views(
     for name, v in points.items():
         if v.ndim != 2 or v.shape[1] != 2 or len(v) != len(labels):
             raise ValueError(f"view {name!r} must be (N, 2) with N = {len(labels)} labels, got shape {v.shape}")
-    fig, axes = plt.subplots(1, len(points), figsize=(size * len(points) + 1.0, size), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(points), figsize=(size * len(points) + 1.0, size), squeeze=False, layout="constrained"
+    )
     cmap = plt.get_cmap("tab10")
-    for ax, (name, v) in zip(axes[0], points.items()):
+    for ax, (name, v) in zip(axes[0], points.items(), strict=True):
         for digit in range(10):
             at = labels == digit
             ax.scatter(v[at, 0], v[at, 1], s=6, alpha=0.6, color=cmap(digit), label=str(digit), linewidths=0)

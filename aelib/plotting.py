@@ -104,9 +104,7 @@ def plot_loss_bands(
             values = np.array(curves)  # (runs, epochs)
             epochs = np.arange(1, values.shape[1] + 1)
             for curve in values if each_run else [values.mean(axis=0)]:
-                (line,) = ax.plot(
-                    epochs, curve, style, color=color, marker="o" if style == "-" else None, markersize=3
-                )
+                (line,) = ax.plot(epochs, curve, style, color=color, marker="o" if style == "-" else None, markersize=3)
                 color = line.get_color()
             if len(values) > 1 and not each_run:
                 ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)

@@ -74,7 +74,7 @@ PROFILES = {
     "full": Profile("full", num_epochs=25, num_train=None, num_test=None),
     # The lecture's epochs, batch size and optimiser on the first images only, so that
     # each lecture runs in minutes on a 2-core CPU.
-    "cpu": Profile("cpu", num_epochs=25, num_train=12_000, num_test=2_000),
+    "cpu": Profile("cpu", num_epochs=25, num_train=6_000, num_test=1_000),
     "quick": Profile("quick", num_epochs=2, num_train=1024, num_test=512),
 }
 

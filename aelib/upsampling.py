@@ -36,7 +36,10 @@ def _check_scale(scale_factor: int) -> None:
 
 
 def upsample_bed_of_nails(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
-    """Put every pixel at the top-left of its scale_factor x scale_factor block, zeros elsewhere: (B, C, H, W) => (B, C, sH, sW)."""
+    """Put every pixel at the top-left of its scale_factor x scale_factor block, zeros elsewhere.
+
+    Shapes: (B, C, H, W) => (B, C, sH, sW), with s = scale_factor.
+    """
     _check_images(x)
     _check_scale(scale_factor)
     b, c, h, w = x.shape
@@ -78,14 +81,14 @@ def overlap_count(
 def show_overlap_counts(
     maps: Mapping[str, torch.Tensor], *, title: str = "Kernel taps landing on each output position"
 ) -> Figure:
-    """Draw 1-D overlap maps as bar charts and 2-D ones as annotated grids with a colorbar, one panel per entry of `maps`."""
+    """Draw one panel per map in `maps`: 1-D overlap maps as bar charts, 2-D ones as annotated grids with a colorbar."""
     maps = {label: torch.as_tensor(m).cpu().numpy() for label, m in maps.items()}
     for label, m in maps.items():
         if m.ndim not in (1, 2):
             raise ValueError(f"show_overlap_counts draws 1-D or 2-D maps, got a {m.ndim}-D map for {label!r}")
     top = max(int(m.max()) for m in maps.values())
     fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.6), squeeze=False, layout="constrained")
-    for ax, (label, m) in zip(axes[0], maps.items()):
+    for ax, (label, m) in zip(axes[0], maps.items(), strict=True):
         if m.ndim == 1:
             ax.bar(range(len(m)), m.tolist(), color=plt.cm.viridis([v / top for v in m.tolist()]), edgecolor="0.3")
             for i, v in enumerate(m.tolist()):
@@ -96,7 +99,9 @@ def show_overlap_counts(
         else:
             image = ax.imshow(m, cmap="viridis", vmin=0, vmax=top)
             fig.colorbar(image, ax=ax, shrink=0.85, label="taps landing there", ticks=range(top + 1))
-            for (r, c), v in zip(itertools.product(range(m.shape[0]), range(m.shape[1])), m.flatten().tolist()):
+            for (r, c), v in zip(
+                itertools.product(range(m.shape[0]), range(m.shape[1])), m.flatten().tolist(), strict=True
+            ):
                 ax.text(
                     c,
                     r,

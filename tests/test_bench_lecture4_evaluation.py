@@ -1,4 +1,7 @@
-"""Lecture 4's evaluation as it is now gives the tables of the evaluation as it was (benchmarks/bench_lecture4_evaluation.py)."""
+"""Lecture 4's evaluation as it is now gives the tables of the evaluation as it was.
+
+Both evaluations live in benchmarks/bench_lecture4_evaluation.py.
+"""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def layer_params(draw: st.DrawFn) -> tuple[int, dict[str, tuple[int, ...]]]:
     # Below max(stride, dilation), as PyTorch requires, except one time in ten per dimension.
     params["output_padding"] = tuple(
         max(s, d) if draw(st.integers(0, 9)) == 0 else draw(st.integers(0, max(s, d) - 1))
-        for s, d in zip(params["stride"], params["dilation"])
+        for s, d in zip(params["stride"], params["dilation"], strict=True)
     )
     return nd, params
 
@@ -197,7 +197,8 @@ def test_lecture_examples() -> None:
         (
             conv_transpose_output_size,
             (5, 3, 2, 0, 2),
-            r"output_padding must be smaller than either stride or dilation, got output_padding=2 with stride=2 and dilation=1",
+            r"output_padding must be smaller than either stride or dilation, "
+            r"got output_padding=2 with stride=2 and dilation=1",
         ),
         (conv_transpose_output_size, (5, 3, 1, 0, 1, 1), r"output_padding=1 with stride=1 and dilation=1"),
         (
@@ -239,7 +240,7 @@ def exact_output_padding(
     n: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]
 ) -> tuple[int, ...]:
     """The output_padding that makes the transposed convolution give back size n (what the floor dropped)."""
-    return tuple((n_ + 2 * p_ - d_ * (k_ - 1) - 1) % s_ for n_, k_, s_, p_, d_ in zip(n, k, s, p, d))
+    return tuple((n_ + 2 * p_ - d_ * (k_ - 1) - 1) % s_ for n_, k_, s_, p_, d_ in zip(n, k, s, p, d, strict=True))
 
 
 @settings(max_examples=60, **SETTINGS)

@@ -74,7 +74,7 @@ def test_the_students_prints_and_warnings_stay_out_of_the_verdict(capsys):
         import warnings
 
         print("debugging:", x.shape)
-        warnings.warn("a warning from the student's code")
+        warnings.warn("a warning from the student's code", stacklevel=1)
         return ((x - x_hat) ** 2).mean()
 
     ex.check_mse(chatty_mse)
@@ -114,9 +114,12 @@ def test_mse_hints(capsys, wrong, hint):
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (lambda sizes: sum(a * b for a, b in zip(sizes[:-1], sizes[1:])), "not the biases"),
-        (lambda sizes: sum(a * b + a for a, b in zip(sizes[:-1], sizes[1:])), "one bias per output"),
-        (lambda sizes: float(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))), "should return an int"),
+        (lambda sizes: sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)), "not the biases"),
+        (lambda sizes: sum(a * b + a for a, b in zip(sizes[:-1], sizes[1:], strict=True)), "one bias per output"),
+        (
+            lambda sizes: float(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))),
+            "should return an int",
+        ),
         (lambda sizes: 8629, "wrong count for layer sizes [784, 128, 25, 128, 784]"),
     ],
 )
@@ -221,7 +224,7 @@ def test_deep_but_untrainable_model_fails_on_the_budget(capsys):
 
 
 def test_deep_autoencoder_verdicts_are_far_from_the_bar(budget_results):
-    """The reference beats PCA by a wide margin and the lecture's one-layer model loses by one: no machine can flip them."""
+    """The reference beats PCA by a wide margin, the lecture's one-layer model loses by one: no machine flips them."""
     assert 0.015 < budget_results["pca"] < 0.03
     assert budget_results["reference"] < 0.9 * budget_results["pca"]
     assert budget_results["shallow"] > 1.5 * budget_results["pca"]

@@ -21,8 +21,17 @@ def conv_parameters(in_channels: int, out_channels: int, kernel_size: int, bias:
 
 
 def mirror_layer(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.ConvTranspose2d:
-    output_padding = tuple((n + 2 * p - k) % s for n, k, s, p in zip(input_size, conv.kernel_size, conv.stride, conv.padding))
-    return nn.ConvTranspose2d(conv.out_channels, conv.in_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding, output_padding=output_padding)
+    output_padding = tuple(
+        (n + 2 * p - k) % s for n, k, s, p in zip(input_size, conv.kernel_size, conv.stride, conv.padding, strict=True)
+    )
+    return nn.ConvTranspose2d(
+        conv.out_channels,
+        conv.in_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        output_padding=output_padding,
+    )
 
 
 def make_decoder() -> nn.Module:
@@ -79,9 +88,17 @@ def _mirror(output_padding=None, **changes):
     """A mirror layer with a fixed output_padding (None: the right one) and some arguments changed."""
 
     def build(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Module:
-        args = dict(in_channels=conv.out_channels, out_channels=conv.in_channels, kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding)
+        args = dict(
+            in_channels=conv.out_channels,
+            out_channels=conv.in_channels,
+            kernel_size=conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+        )
         right = mirror_layer(conv, input_size).output_padding
-        return nn.ConvTranspose2d(**{**args, **changes}, output_padding=right if output_padding is None else output_padding)
+        return nn.ConvTranspose2d(
+            **{**args, **changes}, output_padding=right if output_padding is None else output_padding
+        )
 
     return build
 

@@ -76,7 +76,7 @@ def test_an_unknown_profile_is_a_clear_error_naming_the_choices(monkeypatch: pyt
 def test_describe_without_a_gpu_says_what_why_and_how_to_change(no_gpu: None) -> None:
     line = aelib.profile().describe(minutes={"cpu": 3, "full": 15})
     assert "\n" not in line
-    assert line.startswith("no GPU: profile 'cpu', 25 epochs on 12,000 training and 2,000 test images (about 3 minutes")
+    assert line.startswith("no GPU: profile 'cpu', 25 epochs on 6,000 training and 1,000 test images (about 3 minutes")
     assert "set AELIB_PROFILE=full for every image (about 15 minutes" in line and "Colab with a GPU" in line
 
 

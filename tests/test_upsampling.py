@@ -1,4 +1,4 @@
-"""Bed-of-nails upsampling (PyTorch has none) on hand-checked arrays, and the overlap map of a transposed convolution."""
+"""Bed-of-nails upsampling (PyTorch has none) on hand-checked arrays, and a transposed convolution's overlap map."""
 
 from __future__ import annotations
 

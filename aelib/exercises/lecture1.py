@@ -75,12 +75,18 @@ def check_mse(mse: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> str 
         if not (torch.equal(x, originals[0]) and torch.equal(x_hat, originals[1])):
             return "mse changed its inputs in place; compute with new tensors instead"
         if got.ndim != 0:
-            return f"for inputs of shape {shape} mse returned shape {tuple(got.shape)}: average over every element to get a single number"
+            return (
+                f"for inputs of shape {shape} mse returned shape {tuple(got.shape)}: "
+                "average over every element to get a single number"
+            )
         squared = (x - x_hat) ** 2
         if _close(got, F.mse_loss(x_hat, x)):
             continue
         if _close(got, squared.sum().sqrt()):
-            return "that is the slide's formula, the square root of a sum (an L2 norm); the MSE is the mean of the squared differences"
+            return (
+                "that is the slide's formula, the square root of a sum (an L2 norm); "
+                "the MSE is the mean of the squared differences"
+            )
         if _close(got, squared.sum()):
             return "you summed the squared differences: take their mean instead"
         if _close(got, squared.mean().sqrt()):
@@ -155,7 +161,7 @@ def budget_test_mse(model: nn.Module) -> float:
 
 @exercise("1.2")
 def check_deep_autoencoder(DeepAutoencoder: Callable[..., nn.Module]) -> str | None:
-    """Build `DeepAutoencoder(latent_dim=25)`, train it on a fixed budget on the CPU, and compare its test MSE with PCA's."""
+    """Build `DeepAutoencoder(latent_dim=25)`, train it on a fixed budget on the CPU, compare its test MSE to PCA's."""
     k = DEEP_BUDGET["latent_dim"]
     torch.manual_seed(0)
     model = DeepAutoencoder(latent_dim=k)
@@ -166,7 +172,10 @@ def check_deep_autoencoder(DeepAutoencoder: Callable[..., nn.Module]) -> str | N
             return f"DeepAutoencoder needs an `{part}` module, as MNISTAutoencoder has"
     depth = (_linear_layers(model.encoder), _linear_layers(model.decoder))
     if min(depth) < 2:
-        return f"the encoder has {depth[0]} and the decoder {depth[1]} nn.Linear layers; give each at least two (a hidden layer each)"
+        return (
+            f"the encoder has {depth[0]} and the decoder {depth[1]} nn.Linear layers; "
+            "give each at least two (a hidden layer each)"
+        )
     x = torch.rand(3, 28 * 28, generator=torch.Generator().manual_seed(0))  # (3, 784)
     with torch.no_grad():
         for latent_dim in (k, 7):
@@ -174,19 +183,26 @@ def check_deep_autoencoder(DeepAutoencoder: Callable[..., nn.Module]) -> str | N
             sized = DeepAutoencoder(latent_dim=latent_dim)
             z = sized.encoder(x)
             if tuple(z.shape) != (3, latent_dim):
-                return f"with latent_dim={latent_dim} the encoder maps (3, 784) to {tuple(z.shape)}, expected the code (3, {latent_dim})"
+                return (
+                    f"with latent_dim={latent_dim} the encoder maps (3, 784) to {tuple(z.shape)}, "
+                    f"expected the code (3, {latent_dim})"
+                )
         x_hat = model(x)
     if tuple(x_hat.shape) != (3, 28 * 28):
         return f"the model maps (3, 784) to {tuple(x_hat.shape)}, expected (3, 784)"
     if count_parameters(model) > MAX_PARAMETERS:
-        return f"{count_parameters(model):,} parameters is too many for the check's short training: stay under {MAX_PARAMETERS:,}"
+        return (
+            f"{count_parameters(model):,} parameters is too many for the check's short training: "
+            f"stay under {MAX_PARAMETERS:,}"
+        )
     test_mse = budget_test_mse(model)
     if not math.isfinite(test_mse):
         return "the test MSE is not finite after training: check the layers and the output activation"
     pca_mse = pca_test_mse()
     if test_mse >= pca_mse:
         return (
-            f"after the check's training your test MSE is {test_mse:.4f} and PCA's with {k} components is {pca_mse:.4f}; "
+            f"after the check's training your test MSE is {test_mse:.4f} "
+            f"and PCA's with {k} components is {pca_mse:.4f}; "
             "change the depth, the widths or the output activation (pixels lie in [0, 1])"
         )
     return None
@@ -194,7 +210,7 @@ def check_deep_autoencoder(DeepAutoencoder: Callable[..., nn.Module]) -> str | N
 
 def _reference_count(layer_sizes: Sequence[int]) -> int:
     """Count the parameters of fully connected layers with these sizes, by building them."""
-    return sum(count_parameters(nn.Linear(a, b)) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return sum(count_parameters(nn.Linear(a, b)) for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
 
 
 @exercise("1.3")
@@ -207,7 +223,7 @@ def check_num_parameters(num_parameters: Callable[[Sequence[int]], int]) -> str 
         want = _reference_count(sizes)
         if got == want:
             continue
-        pairs = list(zip(sizes[:-1], sizes[1:]))
+        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
         if got == sum(a * b for a, b in pairs):
             return "you counted the weights but not the biases: every layer also has one bias per output"
         if got == sum(a * b + a for a, b in pairs):
@@ -255,12 +271,18 @@ def check_encode(encode: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> s
             mode = "training" if training else "eval"
             return f"the model was in {mode} mode before encode and is not after it: put it back as it was"
         if tuple(got.shape) != (shape[0], latent_dim):
-            return f"for images of shape {shape} and a code of size {latent_dim} encode returned {tuple(got.shape)}, expected {(shape[0], latent_dim)}"
+            return (
+                f"for images of shape {shape} and a code of size {latent_dim} encode returned {tuple(got.shape)}, "
+                f"expected {(shape[0], latent_dim)}"
+            )
         if got.requires_grad:
             return "the codes track gradients: compute them under torch.no_grad()"
         if not _close(got, want):
             if make is _DropoutAutoencoder:
-                return "the codes change from call to call when the encoder has dropout: switch the model to eval mode while encoding"
+                return (
+                    "the codes change from call to call when the encoder has dropout: "
+                    "switch the model to eval mode while encoding"
+                )
             return f"wrong codes for images of shape {shape}: use the model's encoder on the flattened images"
     return None
 

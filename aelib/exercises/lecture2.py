@@ -45,11 +45,15 @@ def check_bed_of_nails(bed_of_nails: Callable[[torch.Tensor, int], torch.Tensor]
         if not torch.equal(x, original):
             return "bed_of_nails changed its input in place; build a new tensor instead"
         if got.shape != want.shape:
-            return f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be {tuple(want.shape)}, got {tuple(got.shape)}"
+            return (
+                f"for x of shape {tuple(x.shape)} and scale_factor {scale} the output should be {tuple(want.shape)}, "
+                f"got {tuple(got.shape)}"
+            )
         if not torch.allclose(got.float(), want, atol=1e-6):
             return (
-                f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: each input value belongs at the "
-                "top-left corner of its scale_factor x scale_factor block, with zeros everywhere else in the block"
+                f"wrong values for x of shape {tuple(x.shape)} and scale_factor {scale}: "
+                "each input value belongs at the top-left corner of its scale_factor x scale_factor block, "
+                "with zeros everywhere else in the block"
             )
     return None
 
@@ -64,7 +68,7 @@ def _conv1d_size(n: int, k: int, s: int, p: int, d: int) -> int | None:
 
 @exercise("2.2")
 def check_input_sizes(input_sizes: Callable[..., list[int]]) -> str | None:
-    """Compare `input_sizes(output_size, kernel_size, stride, padding, dilation)` with a search over inputs to F.conv1d."""
+    """Compare `input_sizes(output_size, kernel_size, stride, padding, dilation)` with a search over F.conv1d inputs."""
     settings = [
         (14, 3, 2, 1, 1),
         (7, 3, 2, 1, 1),
@@ -99,7 +103,7 @@ def check_input_sizes(input_sizes: Callable[..., list[int]]) -> str | None:
 
 @exercise("2.3")
 def check_transpose_padding(transpose_padding: Callable[[int, int, int, int], tuple[int, int]]) -> str | None:
-    """Check that `transpose_padding(in_size, out_size, kernel_size, stride)` gives a working (padding, output_padding)."""
+    """Check `transpose_padding(in_size, out_size, kernel_size, stride)` for a working (padding, output_padding)."""
     possible = [
         (7, 14, 3, 2),
         (14, 28, 3, 2),
@@ -159,7 +163,10 @@ def _resize_conv_problem(resize_conv: type[nn.Module]) -> str | None:
         y = layer(x)
         want = (2, c_out, 6 * scale, 7 * scale)
         if tuple(y.shape) != want:
-            return f"ResizeConv2d({c_in}, {c_out}, {scale}) on input {tuple(x.shape)} should give {want}, got {tuple(y.shape)}"
+            return (
+                f"ResizeConv2d({c_in}, {c_out}, {scale}) on input {tuple(x.shape)} "
+                f"should give {want}, got {tuple(y.shape)}"
+            )
         y.square().mean().backward()
         if all(q.grad is None or not q.grad.abs().sum() for q in params):
             return "no gradient reaches the parameters: make sure the convolution's output is what forward returns"
@@ -305,6 +312,7 @@ def check_transposed_conv(transposed_conv: Callable[..., torch.Tensor]) -> str |
                 )
             return (
                 f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
-                "output channel o at rows h * stride ..., columns w * stride ..., then `padding` is cropped from each side"
+                "output channel o at rows h * stride ..., columns w * stride ..., "
+                "then `padding` is cropped from each side"
             )
     return None

@@ -56,11 +56,15 @@ def check_conv_parameters(conv_parameters: Callable[..., int]) -> str | None:
             return f"Conv2d({c_in}, {c_out}, {k}, bias={bias}) has {expected} parameters, your function says {got}"
         transposed = sum(p.numel() for p in nn.ConvTranspose2d(c_out, c_in, k, bias=bias).parameters())
         if conv_parameters(c_out, c_in, k, bias=bias) != transposed:
-            return f"ConvTranspose2d({c_out}, {c_in}, {k}, bias={bias}) has {transposed} parameters: the same formula applies"
+            return (
+                f"ConvTranspose2d({c_out}, {c_in}, {k}, bias={bias}) has {transposed} parameters: "
+                "the same formula applies"
+            )
     return None
 
 
-MIRROR_CASES = [  # (encoder layer, input (H, W)): the lecture's layers, other kernels and strides, odd and non-square sizes
+# (encoder layer, input (H, W)): the lecture's layers, other kernels and strides, odd and non-square sizes
+MIRROR_CASES = [
     (dict(in_channels=1, out_channels=16, kernel_size=3, stride=2, padding=1), (28, 28)),
     (dict(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1), (14, 14)),
     (dict(in_channels=32, out_channels=64, kernel_size=7), (7, 7)),
@@ -73,7 +77,7 @@ MIRROR_CASES = [  # (encoder layer, input (H, W)): the lecture's layers, other k
 
 @exercise("3.2")
 def check_mirror_layer(mirror_layer: Callable[[nn.Conv2d, tuple[int, int]], nn.Module]) -> str | None:
-    """Check that `mirror_layer(conv, (H, W))` is a ConvTranspose2d that undoes `conv`'s shape change on (H, W) inputs."""
+    """Check that `mirror_layer(conv, (H, W))` is a ConvTranspose2d that undoes `conv`'s shape change on (H, W)."""
     for params, (h, w) in MIRROR_CASES:
         conv = nn.Conv2d(**params)
         layer = mirror_layer(conv, (h, w))
@@ -81,20 +85,29 @@ def check_mirror_layer(mirror_layer: Callable[[nn.Conv2d, tuple[int, int]], nn.M
         if not isinstance(layer, nn.ConvTranspose2d):
             return f"return an nn.ConvTranspose2d, got {type(layer).__name__}"
         if (layer.in_channels, layer.out_channels) != (conv.out_channels, conv.in_channels):
-            return f"{described}: the mirror layer maps {conv.out_channels} channels back to {conv.in_channels}, got {layer.in_channels} => {layer.out_channels}"
+            return (
+                f"{described}: the mirror layer maps {conv.out_channels} channels back to {conv.in_channels}, "
+                f"got {layer.in_channels} => {layer.out_channels}"
+            )
         if (layer.kernel_size, layer.stride, layer.padding) != (conv.kernel_size, conv.stride, conv.padding):
             return f"{described}: keep the convolution's kernel_size, stride and padding"
         x = torch.zeros(2, conv.in_channels, h, w)
         z = conv(x)
         x_back = layer(z)
         if x_back.shape != x.shape:
-            return f"{described}: the convolution gives {tuple(z.shape[2:])}, your layer turns it into {tuple(x_back.shape[2:])}, not {(h, w)}: check output_padding"
+            return (
+                f"{described}: the convolution gives {tuple(z.shape[2:])}, "
+                f"your layer turns it into {tuple(x_back.shape[2:])}, not {(h, w)}: check output_padding"
+            )
     return None
 
 
 @exercise("3.3")
 def check_make_decoder(make_decoder: Callable[[], nn.Module]) -> str | None:
-    """Check that `make_decoder()` maps codes (B, 8, 4, 4) to images (B, 1, 28, 28) in [0, 1] with transposed convolutions."""
+    """Check that `make_decoder()` maps codes (B, 8, 4, 4) to images (B, 1, 28, 28) in [0, 1].
+
+    The decoder must upsample with transposed convolutions.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         decoder = make_decoder()
@@ -107,10 +120,16 @@ def check_make_decoder(make_decoder: Callable[[], nn.Module]) -> str | None:
             z = encoder(torch.rand(batch, 1, 28, 28))  # (B, 8, 4, 4)
             x_hat = decoder(z)
             if tuple(x_hat.shape) != (batch, 1, 28, 28):
-                return f"a code of shape {tuple(z.shape)} should give ({batch}, 1, 28, 28), got {tuple(x_hat.shape)}: check output_padding"
+                return (
+                    f"a code of shape {tuple(z.shape)} should give ({batch}, 1, 28, 28), "
+                    f"got {tuple(x_hat.shape)}: check output_padding"
+                )
         x_hat = decoder(10 * torch.randn(64, *CODE_SHAPE))
         if x_hat.min() < 0 or x_hat.max() > 1:
-            return f"outputs must lie in [0, 1] like the pixels, got [{x_hat.min().item():.2f}, {x_hat.max().item():.2f}]: choose the final activation"
+            return (
+                "outputs must lie in [0, 1] like the pixels, "
+                f"got [{x_hat.min().item():.2f}, {x_hat.max().item():.2f}]: choose the final activation"
+            )
         x_hat.square().mean().backward()
         frozen = [name for name, p in decoder.named_parameters() if p.requires_grad and p.grad is None]
         if frozen:
@@ -122,8 +141,18 @@ MAX_PARAMETERS = 60_000  # exercise 3.4's budget: under a third of the lecture's
 MAX_CODE_SIZE = 32  # numbers per image in the code: half the lecture's 64
 MSE_FRACTION = 2 / 3  # the test MSE must be below this share of the mean digit's MSE
 ALLOWED_LAYERS = (  # what the grader can rebuild from a layer spec and the weights
-    nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Flatten, nn.Unflatten, nn.ReLU, nn.Sigmoid,
-    nn.Tanh, nn.LeakyReLU, nn.BatchNorm2d, nn.MaxPool2d, nn.Upsample,
+    nn.Conv2d,
+    nn.ConvTranspose2d,
+    nn.Linear,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.ReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.BatchNorm2d,
+    nn.MaxPool2d,
+    nn.Upsample,
 )
 
 
@@ -145,7 +174,9 @@ def _layer_problem(model: nn.Module) -> str | None:
 
 
 @exercise("3.4")
-def check_budget_autoencoder(model: nn.Module | None, train_images: torch.Tensor, test_images: torch.Tensor) -> str | None:
+def check_budget_autoencoder(
+    model: nn.Module | None, train_images: torch.Tensor, test_images: torch.Tensor
+) -> str | None:
     """Check a trained model: layers, shapes (B, 1, 28, 28) => code => (B, 1, 28, 28), budget and test MSE.
 
     `model` is None while the training cell has not yet built and trained one.
@@ -166,23 +197,32 @@ def check_budget_autoencoder(model: nn.Module | None, train_images: torch.Tensor
             z = model.encoder(x)
             code_size = z[0].numel()
             if code_size > MAX_CODE_SIZE:
-                return f"the code has {code_size} numbers per image ({tuple(z.shape[1:])}), the budget is {MAX_CODE_SIZE}"
+                return (
+                    f"the code has {code_size} numbers per image ({tuple(z.shape[1:])}), the budget is {MAX_CODE_SIZE}"
+                )
             x_hat = model.decoder(z)
             if x_hat.shape != x.shape:
-                return f"the decoder turns codes {tuple(z.shape)} into {tuple(x_hat.shape)}, not {tuple(x.shape)}: check output_padding"
+                return (
+                    f"the decoder turns codes {tuple(z.shape)} into {tuple(x_hat.shape)}, "
+                    f"not {tuple(x.shape)}: check output_padding"
+                )
             if not torch.allclose(model(x), x_hat, atol=1e-5):
                 return "forward(x) must return decoder(encoder(x)) and nothing else"
     finally:
         model.train(was_training)
     num_params = sum(p.numel() for p in model.parameters())
     if num_params > MAX_PARAMETERS:
-        return f"the model has {num_params:,} parameters, the budget is {MAX_PARAMETERS:,}: shrink the layers next to the code"
+        return (
+            f"the model has {num_params:,} parameters, the budget is {MAX_PARAMETERS:,}: "
+            "shrink the layers next to the code"
+        )
     mean_digit = train_images.mean(0, keepdim=True)  # (1, 1, 28, 28): the best constant output
     baseline = (test_images - mean_digit).square().mean().item()
     mse = evaluate_mse(model, test_images)
     if not mse < MSE_FRACTION * baseline:
         return (
-            f"test MSE {mse:.4f} is not below {MSE_FRACTION * baseline:.4f}, two thirds of the mean digit's {baseline:.4f}: "
+            f"test MSE {mse:.4f} is not below {MSE_FRACTION * baseline:.4f}, "
+            f"two thirds of the mean digit's {baseline:.4f}: "
             "train the model (more epochs, or lr=3e-3), and end the decoder in a Sigmoid"
         )
     return None

@@ -113,9 +113,10 @@ FACTS_JS = """() => {
     bodyText: document.body.innerText,
     outputText: Array.from(document.querySelectorAll(".cell_output")).map(text).join("\\n"),
     widgetScripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
-    links: Array.from(document.querySelectorAll("a[href]")).map(a => ({href: a.href, text: a.innerText,
-                                                                      title: a.title,
-                                                                      img: a.querySelector("img") ? a.querySelector("img").alt : null})),
+    links: Array.from(document.querySelectorAll("a[href]")).map(a => ({
+      href: a.href, text: a.innerText, title: a.title,
+      img: a.querySelector("img") ? a.querySelector("img").alt : null,
+    })),
     navLinks: Array.from(document.querySelectorAll("nav.bd-docs-nav a.reference.internal")).map(a => a.href),
     next: document.querySelector("a.right-next") ? document.querySelector("a.right-next").href : null,
   };
@@ -324,3 +325,20 @@ def test_navigation_reaches_every_lecture(visit, base_url):
 def test_front_page_redirects_to_the_introduction(browser_page, base_url):
     browser_page.goto(base_url, wait_until="load")
     browser_page.wait_for_url(re.compile(re.escape(PAGES[0]) + r"\.html$"))
+
+
+@pytest.mark.parametrize("path", LECTURES)
+def test_lecture_page_shows_exercises_without_solutions(visit, path):
+    facts = visit(path).facts
+    text = facts["bodyText"]
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, "a solution is shown on the page"
+    assert "NotImplementedError" in text, "the exercises should show the student's stub"
+    verdicts = re.findall(r"Exercise \d+\.\d+: (?:correct|not yet)", facts["outputText"])
+    assert verdicts == [], f"verdicts the reader did not earn: {verdicts}"
+    downloads = [
+        link["href"]
+        for link in facts["links"]
+        if "_sources/" in link["href"]
+        or (link["href"].endswith(".ipynb") and "colab.research.google.com" not in link["href"])
+    ]
+    assert downloads == [], f"links that serve the solved notebook: {downloads}"
