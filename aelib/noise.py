@@ -26,7 +26,9 @@ def _per_image(value: float | torch.Tensor, x: torch.Tensor, name: str) -> torch
     value = torch.as_tensor(value, dtype=x.dtype, device=x.device)
     if value.numel() > 1:
         if value.shape != (len(x),) and value.shape != (len(x),) + (1,) * (x.ndim - 1):
-            raise ValueError(f"{name} must be a number or hold one value per image ({len(x)}), got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must be a number or hold one value per image ({len(x)}), got shape {tuple(value.shape)}"
+            )
         value = value.reshape((len(x),) + (1,) * (x.ndim - 1))  # (N, 1, 1, 1) for images
     return value
 
@@ -38,7 +40,9 @@ def _random(kind: str, x: torch.Tensor, generator: torch.Generator | int) -> tor
     return draw(x.shape, generator=g, device=g.device, dtype=x.dtype).to(x.device)
 
 
-def add_gaussian_noise(x: torch.Tensor, sigma: float | torch.Tensor, *, generator: torch.Generator | int, clip: bool = True) -> torch.Tensor:
+def add_gaussian_noise(
+    x: torch.Tensor, sigma: float | torch.Tensor, *, generator: torch.Generator | int, clip: bool = True
+) -> torch.Tensor:
     """Return `x + sigma * N(0, 1)` noise, clipped to [0, 1] unless `clip=False`.
 
     Args:
@@ -53,7 +57,9 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float | torch.Tensor, *, generato
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
 
-def add_salt_and_pepper(x: torch.Tensor, amount: float | torch.Tensor, *, generator: torch.Generator | int, salt_ratio: float = 0.5) -> torch.Tensor:
+def add_salt_and_pepper(
+    x: torch.Tensor, amount: float | torch.Tensor, *, generator: torch.Generator | int, salt_ratio: float = 0.5
+) -> torch.Tensor:
     """Return `x` with a fraction `amount` of its pixels replaced: by 1 (salt) or by 0 (pepper).
 
     Args:
@@ -64,7 +70,10 @@ def add_salt_and_pepper(x: torch.Tensor, amount: float | torch.Tensor, *, genera
     """
     amount = _per_image(amount, x, "amount")
     if (amount < 0).any() or (amount > 1).any() or not 0 <= salt_ratio <= 1:
-        raise ValueError(f"amount and salt_ratio must lie in [0, 1], got amount in [{amount.min().item()}, {amount.max().item()}] and salt_ratio {salt_ratio}")
+        raise ValueError(
+            f"amount and salt_ratio must lie in [0, 1], got amount in [{amount.min().item()}, "
+            f"{amount.max().item()}] and salt_ratio {salt_ratio}"
+        )
     u = _random("rand", x, generator)  # one uniform number per pixel decides its fate
     salt = u < amount * salt_ratio
     pepper = (u >= amount * salt_ratio) & (u < amount)

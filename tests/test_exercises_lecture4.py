@@ -44,7 +44,17 @@ def reference_denoising_step(model, optimizer, x, sigma, generator):
     return loss.item()
 
 
-def denoising_step_with(*, input_noisy=True, target_clean=True, clip=True, reduction="mean", zero_grad=True, step=True, item=True, global_rng=False):
+def denoising_step_with(
+    *,
+    input_noisy=True,
+    target_clean=True,
+    clip=True,
+    reduction="mean",
+    zero_grad=True,
+    step=True,
+    item=True,
+    global_rng=False,
+):
     """Return a denoising step with one typical mistake switched on."""
 
     def denoising_step(model, optimizer, x, sigma, generator):
@@ -91,9 +101,15 @@ CASES = {
         ex.check_salt_and_pepper,
         reference_salt_and_pepper,
         [
-            lambda x, amount, generator: aelib.add_salt_and_pepper(x, amount, generator=generator, salt_ratio=1.0),  # only salt
-            lambda x, amount, generator: aelib.add_salt_and_pepper(x, amount, generator=torch.Generator().manual_seed(0)),  # ignores the generator
-            lambda x, amount, generator: aelib.add_salt_and_pepper(x, amount, generator=torch.randint(10**6, ()).item()),  # global RNG
+            lambda x, amount, generator: aelib.add_salt_and_pepper(
+                x, amount, generator=generator, salt_ratio=1.0
+            ),  # only salt
+            lambda x, amount, generator: aelib.add_salt_and_pepper(
+                x, amount, generator=torch.Generator().manual_seed(0)
+            ),  # ignores the generator
+            lambda x, amount, generator: aelib.add_salt_and_pepper(
+                x, amount, generator=torch.randint(10**6, ()).item()
+            ),  # global RNG
             lambda x, amount, generator: x.clamp_(0.2, 0.8),  # in place, and no noise
             lambda x, amount, generator: aelib.add_gaussian_noise(x, amount, generator=generator),
         ],
@@ -104,8 +120,12 @@ CASES = {
         [
             lambda x, x_hat, data_range=1.0: aelib.psnr(x, x_hat, data_range=1.0),  # ignores data_range
             lambda x, x_hat, data_range=1.0: aelib.psnr(x, x_hat, data_range=data_range).mean(),  # one number
-            lambda x, x_hat, data_range=1.0: 10 * torch.log10(data_range / ((x - x_hat) ** 2).flatten(1).mean(1)),  # range not squared
-            lambda x, x_hat, data_range=1.0: 20 * torch.log10(data_range / ((x - x_hat) ** 2).flatten(1).sum(1).sqrt()),  # L2 norm, not RMS
+            lambda x, x_hat, data_range=1.0: (
+                10 * torch.log10(data_range / ((x - x_hat) ** 2).flatten(1).mean(1))
+            ),  # range not squared
+            lambda x, x_hat, data_range=1.0: (
+                20 * torch.log10(data_range / ((x - x_hat) ** 2).flatten(1).sum(1).sqrt())
+            ),  # L2 norm, not RMS
         ],
     ),
     "4.3": (
@@ -167,7 +187,9 @@ def test_reference_solution_is_correct(capsys: pytest.CaptureFixture[str], exerc
     assert verdict(capsys, check, reference) == f"Exercise {exercise_id}: correct"
 
 
-@pytest.mark.parametrize("exercise_id, index", [(k, i) for k, (_, _, wrong) in sorted(CASES.items()) for i in range(len(wrong))])
+@pytest.mark.parametrize(
+    "exercise_id, index", [(k, i) for k, (_, _, wrong) in sorted(CASES.items()) for i in range(len(wrong))]
+)
 def test_wrong_solution_is_not_yet(capsys: pytest.CaptureFixture[str], exercise_id: str, index: int) -> None:
     check, _, wrong = CASES[exercise_id]
     line = verdict(capsys, check, wrong[index])

@@ -27,7 +27,10 @@ def test_mse_per_image_matches_a_loop_and_mse_loss() -> None:
 @pytest.mark.parametrize("data_range", [1.0, 255.0])
 def test_psnr_matches_scikit_image_image_by_image(data_range: float) -> None:
     x, x_hat = data_range * images(seed=0), data_range * images(seed=1)
-    expected = [peak_signal_noise_ratio(x[i].double().numpy(), x_hat[i].double().numpy(), data_range=data_range) for i in range(len(x))]
+    expected = [
+        peak_signal_noise_ratio(x[i].double().numpy(), x_hat[i].double().numpy(), data_range=data_range)
+        for i in range(len(x))
+    ]
     np.testing.assert_allclose(psnr(x, x_hat, data_range=data_range).numpy(), expected, rtol=1e-5)
 
 
@@ -83,4 +86,6 @@ def test_noise_then_psnr_is_computed_not_stored() -> None:
 
     assert table(0) == table(0)
     assert table(0) != table(1)
-    np.testing.assert_allclose(table(0), [-20 * math.log10(0.05), -20 * math.log10(0.1)], atol=0.1)  # PSNR = -20 log10(sigma)
+    np.testing.assert_allclose(
+        table(0), [-20 * math.log10(0.05), -20 * math.log10(0.1)], atol=0.1
+    )  # PSNR = -20 log10(sigma)
