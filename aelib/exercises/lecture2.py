@@ -226,6 +226,20 @@ def _crop_one_side(full: torch.Tensor, padding: int) -> torch.Tensor:
     return full[..., : -2 * padding, : -2 * padding]
 
 
+def transposed_size_mistake(got: tuple[int, ...], want: tuple[int, ...], padding: int, args: str) -> str:
+    """Return the hint for a transposed convolution of shape `got` where `want` was due (self-check and grader)."""
+    uncropped = want[:2] + tuple(n + 2 * padding for n in want[2:])
+    if padding and got == uncropped:
+        return (
+            f"for {args} the output is {got}, the size before cropping: remove `padding` rows "
+            f"and columns from each side to get {want}"
+        )
+    return (
+        f"for {args} the output should be {want}, got {got}: "
+        "each spatial size is (n - 1) * stride + kernel_size - 2 * padding"
+    )
+
+
 def _named_mistake(got: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> str | None:
     """Recognise a typical wrong answer by recomputing it with PyTorch; None if it is none of them."""
 
@@ -285,16 +299,7 @@ def check_transposed_conv(transposed_conv: Callable[..., torch.Tensor]) -> str |
             return "your function changed x or weight in place; write into a new output tensor"
         got = got.detach().double()
         if got.shape != want.shape:
-            uncropped = tuple(want.shape[:2]) + tuple(n + 2 * padding for n in want.shape[2:])
-            if padding and tuple(got.shape) == uncropped:
-                return (
-                    f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
-                    f"and columns from each side to get {tuple(want.shape)}"
-                )
-            return (
-                f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
-                "each spatial size is (n - 1) * stride + kernel_size - 2 * padding"
-            )
+            return transposed_size_mistake(tuple(got.shape), tuple(want.shape), padding, args)
         if not torch.allclose(got, want, **_CLOSE):
             mistake = _named_mistake(got, x, weight, stride, padding)
             if mistake:

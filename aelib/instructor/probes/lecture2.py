@@ -282,6 +282,8 @@ def judge_transposed_conv(seed: int, answers: dict) -> str | None:
     import torch
     import torch.nn.functional as F
 
+    from ...exercises.lecture2 import transposed_size_mistake
+
     for (x, weight, stride, padding), got, after in zip(
         _transposed_cases(seed), answers["outputs"], answers["inputs_after"], strict=True
     ):
@@ -292,16 +294,7 @@ def judge_transposed_conv(seed: int, answers: dict) -> str | None:
         if not (same(after[0], x, rtol=0, atol=0) and same(after[1], weight, rtol=0, atol=0)):
             return "your function changed x or weight in place; write into a new output tensor"
         if got.shape != want.shape:
-            uncropped = tuple(want.shape[:2]) + tuple(n + 2 * padding for n in want.shape[2:])
-            if padding and tuple(got.shape) == uncropped:
-                return (
-                    f"for {args} the output is {tuple(got.shape)}, the size before cropping: remove `padding` rows "
-                    f"and columns from each side to get {tuple(want.shape)}"
-                )
-            return (
-                f"for {args} the output should be {tuple(want.shape)}, got {tuple(got.shape)}: "
-                "each spatial size is (n - 1) * stride + kernel_size - 2 * padding"
-            )
+            return transposed_size_mistake(tuple(got.shape), tuple(want.shape), padding, args)
         if not same(got, want, rtol=1e-7, atol=1e-9):
             return (
                 f"wrong values for {args}: input pixel (h, w) of channel i adds x[b, i, h, w] * weight[i, o] into "
