@@ -274,13 +274,15 @@ class Sandbox:
                 made.add(top)
             elif os.path.isdir(top):
                 mount("--ro-bind", top, top)
+        # /tmp before the Python folders: a virtual environment under /tmp (a fresh clone there)
+        # must be bound on top of the private /tmp, not hidden by it.
+        mount("--bind", scratch / "tmp", "/tmp")
         for path in _python_folders():
             mount("--ro-bind", path, path)
         mount("--ro-bind", self._data, DATA_INSIDE)
         for raw in self._datasets:
             mount("--ro-bind", raw, DATA_INSIDE / raw.parent.name / "raw")
         mount("--bind", scratch, INSIDE)
-        mount("--bind", scratch / "tmp", "/tmp")
         args += ["--proc", "/proc", "--dev", "/dev"]
         for device in self.gpu:
             args += ["--dev-bind", device, device]
