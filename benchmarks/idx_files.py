@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import aelib
@@ -17,7 +16,6 @@ SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-UBYTE = 0x08  # the IDX type code of unsigned bytes
 
 
 def save_idx_copy(data: aelib.ImageData, root: str | Path, torchvision_name: str) -> Path:
@@ -31,7 +29,6 @@ def save_idx_copy(data: aelib.ImageData, root: str | Path, torchvision_name: str
         images = getattr(data, f"{split}_images")  # (N, 1, 28, 28)
         images = (images * 255).round().to(torch.uint8).reshape(-1, 28, 28).numpy()  # (N, 28, 28)
         labels = getattr(data, f"{split}_labels").to(torch.uint8).numpy()  # (N,)
-        for name, array in ((images_name, images), (labels_name, labels)):
-            header = bytes([0, 0, UBYTE, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
-            (raw / name).write_bytes(header + array.tobytes())
+        aelib.write_idx(raw / images_name, images)
+        aelib.write_idx(raw / labels_name, labels)
     return raw

