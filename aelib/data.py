@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ImageData", "DatasetFileError", "DataUnavailableError", "load_mnist", "load_fashion_mnist", "read_idx", "write_idx"]
+__all__ = [
+    "ImageData",
+    "DatasetFileError",
+    "DataUnavailableError",
+    "load_mnist",
+    "load_fashion_mnist",
+    "read_idx",
+    "write_idx",
+]
 
 _SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

