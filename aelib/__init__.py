@@ -11,6 +11,7 @@ import importlib
 # torch nor matplotlib; `aelib.load_mnist` and `from aelib import load_mnist` work as usual.
 _EXPORTS = {
     "load_or_train": "cache",
+    "load_or_train_together": "cache",
     "model_cache_dir": "cache",
     "conv_matrix": "convolution",
     "conv_output_size": "convolution",
@@ -58,6 +59,7 @@ _EXPORTS = {
     "evaluate_mse": "training",
     "reconstruct": "training",
     "train_autoencoder": "training",
+    "train_together": "together",
     "overlap_count": "upsampling",
     "show_overlap_counts": "upsampling",
     "upsample_bed_of_nails": "upsampling",

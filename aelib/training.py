@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .graphs import GraphedStep
 from .runtime import get_device
 
 __all__ = ["History", "Snapshots", "train_autoencoder", "evaluate_mse", "reconstruct", "count_parameters"]
@@ -120,12 +121,33 @@ def evaluate_mse(
     return total.item() / max(targets.numel(), 1)
 
 
-def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _adam(model: nn.Module, lr: float, weight_decay: float, capturable: bool = False) -> torch.optim.Optimizer:
     """Return Adam with the fused kernel (one call updates every parameter) where PyTorch has one."""
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.Adam(
+            model.parameters(), lr=lr, weight_decay=weight_decay, fused=True, capturable=capturable
+        )
     except (RuntimeError, ValueError):  # an older PyTorch (CPU fused Adam came in 2.4) or an unsupported device
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, capturable=capturable)
+
+
+def _graphed_step(model: nn.Module, optimizer: torch.optim.Optimizer, distance: nn.Module) -> GraphedStep:
+    """Return the training step as a `GraphedStep`: forward, loss, gradients and Adam, replayed as one graph.
+
+    The step runs after a plain first step, which gave every parameter its `.grad`.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Write each gradient into the tensor `p.grad` already holds: a graph replays into fixed addresses."""
+        loss = distance(model(x), y)
+        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True), strict=True):
+            if g is not None:  # a parameter the loss does not reach keeps its zero gradient
+                p.grad.copy_(g)
+        optimizer.step()
+        return loss.detach()
+
+    return GraphedStep(step)
 
 
 def _snapshot_epochs(snapshots: Snapshots | None, num_epochs: int) -> set[int]:
@@ -166,6 +188,7 @@ def train_autoencoder(
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool | None = None,
+    graph: bool | None = None,
 ) -> History:
     """Train `model` to reconstruct `train_images` with MSE and Adam, as in the lecture.
 
@@ -180,6 +203,8 @@ def train_autoencoder(
             `snapshots.epochs`, in `History.snapshots` (epoch => (N, ...) on the CPU).
         seed: seeds the shuffling (and `corrupt`): same seed, same data, same history.
         progress: show a progress bar; None means in interactive use only.
+        graph: replay each step as a CUDA graph (`aelib.graphs`); None means on a GPU. The
+            results equal the plain step's up to float rounding.
 
     Returns:
         History with per-epoch `train_loss` and `test_loss` (mean over images). The model is
@@ -196,8 +221,10 @@ def train_autoencoder(
     if channels_last:
         model.to(memory_format=torch.channels_last)
         x_all = x_all.contiguous(memory_format=torch.channels_last)
-    optimizer = _adam(model, lr, weight_decay)
+    graph = device.type == "cuda" if graph is None else graph
+    optimizer = _adam(model, lr, weight_decay, capturable=graph)
     distance = nn.MSELoss()
+    step = _graphed_step(model, optimizer, distance) if graph else None
     generator = torch.Generator().manual_seed(seed)  # shuffling, on the CPU, as a seeded DataLoader does
     noise_generator = torch.Generator(device=device).manual_seed(seed)  # `corrupt`, beside the data
     history = History()
@@ -217,13 +244,16 @@ def train_autoencoder(
                 y = x if y_all is None else y_all.index_select(0, idx)
                 if corrupt is not None:
                     x = corrupt(x.clone(), noise_generator)  # a copy: `corrupt` may work in place, and y may be x
-                x_hat = model(x)
-                if epoch == 1 and i == 0:
-                    _check_shapes(x_hat, y)
-                loss = distance(x_hat, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if step is not None and (epoch, i) != (1, 0):
+                    loss = step(x, y)
+                else:
+                    x_hat = model(x)
+                    if epoch == 1 and i == 0:
+                        _check_shapes(x_hat, y)
+                    loss = distance(x_hat, y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
                 total.add_(loss.detach(), alpha=len(x))  # stays on the device: no sync per batch
             history.train_loss.append(total.item() / len(x_all))
             if test_images is not None:

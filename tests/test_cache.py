@@ -109,20 +109,22 @@ def test_a_hit_gives_back_the_trained_weights_and_history_without_training(cache
     )
 
 
-def test_miss_stays_silent_and_a_load_prints_one_line_saying_what_when_and_how_to_retrain(
-    cache: Path, capsys: pytest.CaptureFixture[str]
+def test_miss_stays_silent_and_a_load_prints_one_short_line_with_details_only_when_verbose(
+    cache: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aelib.load_or_train(make(), X, seed=3, **SETTINGS)
     assert capsys.readouterr().out == ""
     aelib.load_or_train(make(), X, seed=3, **SETTINGS)
-    out = capsys.readouterr().out
+    assert capsys.readouterr().out == "Loaded from the model cache: Tiny, seed 3\n", "no hash, path or time"
+    monkeypatch.setenv("AELIB_VERBOSE", "1")
+    aelib.load_or_train(make(), X, seed=3, **SETTINGS)
     pattern = (
-        r"Loaded Tiny \(82 parameters; 2 epochs on 32 images, seed 3, profile 'quick'\) from the model cache, "
-        r"trained \d{4}-\d\d-\d\d \d\d:\d\d in \d+ s; "
-        r"to train it again set AELIB_RETRAIN=1 or delete \$AELIB_CACHE/(Tiny-[0-9a-f]{20}\.pt)\n"
+        r"Model cache: Tiny, seed 3 \(82 parameters; 2 epochs on 32 images, profile 'quick'\): "
+        r"trained \d{4}-\d\d-\d\d \d\d:\d\d in \d+ s, \$AELIB_CACHE/(Tiny-[0-9a-f]{20}\.pt)\n"
+        r"Loaded from the model cache: Tiny, seed 3\n"
     )
-    match = re.fullmatch(pattern, out)
-    assert match, out
+    match = re.fullmatch(pattern, capsys.readouterr().out)
+    assert match
     assert [p.name for p in cache.iterdir()] == [match.group(1)], "the line names the one file of this model"
 
 
@@ -333,7 +335,7 @@ def test_retrain_trains_again_and_overwrites(
     monkeypatch.setenv("AELIB_RETRAIN", "0")
     capsys.readouterr()
     aelib.load_or_train(make(), X, **SETTINGS)
-    assert len(trainings) == 2 and capsys.readouterr().out.startswith("Loaded Tiny")
+    assert len(trainings) == 2 and capsys.readouterr().out.startswith("Loaded from the model cache: Tiny")
 
 
 def failing_save(obj, f) -> None:
