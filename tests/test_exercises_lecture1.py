@@ -200,7 +200,7 @@ def test_deep_autoencoder_reference_passes_and_check_leaves_the_notebook_state_a
     capsys, lecture, budget_results, monkeypatch
 ):
     """The check's verdict on the reference, with the budget training served from the session's one run."""
-    monkeypatch.setattr(ex, "budget_test_mse", lambda model: budget_results["reference"])
+    monkeypatch.setattr(ex.budgets, "budget_test_mse", lambda model: budget_results["reference"])
     torch.manual_seed(123)
     state, threads = torch.get_rng_state(), torch.get_num_threads()
     assert verdict(capsys, ex.check_deep_autoencoder, lecture["DeepAutoencoder"]) == "Exercise 1.2: correct"

@@ -278,14 +278,13 @@ def test_transposed_conv_mistakes_are_named(capsys) -> None:
     )
     says(
         lambda x, weight, stride, padding: F.conv_transpose2d(x, weight, stride=stride, padding=padding),
-        "raised RuntimeError",
-        "stamp-and-add loop",
+        "your code calls torch.nn.functional.conv_transpose2d, which this exercise asks you to write yourself",
     )
     says(
         lambda x, weight, stride, padding: torch.nn.functional.conv_transpose2d(
             x, weight, stride=stride, padding=padding
         ),
-        "stamp-and-add loop",
+        "your code calls torch.nn.functional.conv_transpose2d",
     )
 
     def in_place(x, weight, stride, padding):

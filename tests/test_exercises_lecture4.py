@@ -27,12 +27,20 @@ def not_implemented(*args, **kwargs):
     raise NotImplementedError("write your solution here")
 
 
-def reference_salt_and_pepper(x, amount, generator):
-    return aelib.add_salt_and_pepper(x, amount, generator=generator)
+def reference_salt_and_pepper(x, amount, generator, salt_ratio=0.5):
+    """The student's version of aelib.add_salt_and_pepper (which the exercise forbids): one uniform draw per pixel."""
+    u = torch.rand(x.shape, generator=generator)
+    salt = u < amount * salt_ratio
+    pepper = (u >= amount * salt_ratio) & (u < amount)
+    return torch.where(salt, torch.ones_like(x), torch.where(pepper, torch.zeros_like(x), x))
 
 
 def reference_psnr(x, x_hat, data_range=1.0):
-    return aelib.psnr(x, x_hat, data_range=data_range)
+    return 10 * torch.log10(data_range**2 / ((x - x_hat) ** 2).flatten(1).mean(1))
+
+
+def reference_threshold_at_fpr(scores, fpr):
+    return float(np.quantile(scores, 1 - fpr, method="inverted_cdf"))
 
 
 def reference_denoising_step(model, optimizer, x, sigma, generator):
@@ -101,15 +109,11 @@ CASES = {
         ex.check_salt_and_pepper,
         reference_salt_and_pepper,
         [
-            lambda x, amount, generator: aelib.add_salt_and_pepper(
-                x, amount, generator=generator, salt_ratio=1.0
-            ),  # only salt
-            lambda x, amount, generator: aelib.add_salt_and_pepper(
-                x, amount, generator=torch.Generator().manual_seed(0)
+            lambda x, amount, generator: reference_salt_and_pepper(x, amount, generator, salt_ratio=1.0),  # only salt
+            lambda x, amount, generator: reference_salt_and_pepper(
+                x, amount, torch.Generator().manual_seed(0)
             ),  # ignores the generator
-            lambda x, amount, generator: aelib.add_salt_and_pepper(
-                x, amount, generator=torch.randint(10**6, ()).item()
-            ),  # global RNG
+            lambda x, amount, generator: reference_salt_and_pepper(x, amount, None),  # global RNG
             lambda x, amount, generator: x.clamp_(0.2, 0.8),  # in place, and no noise
             lambda x, amount, generator: aelib.add_gaussian_noise(x, amount, generator=generator),
         ],
@@ -118,8 +122,8 @@ CASES = {
         ex.check_psnr,
         reference_psnr,
         [
-            lambda x, x_hat, data_range=1.0: aelib.psnr(x, x_hat, data_range=1.0),  # ignores data_range
-            lambda x, x_hat, data_range=1.0: aelib.psnr(x, x_hat, data_range=data_range).mean(),  # one number
+            lambda x, x_hat, data_range=1.0: reference_psnr(x, x_hat, data_range=1.0),  # ignores data_range
+            lambda x, x_hat, data_range=1.0: reference_psnr(x, x_hat, data_range=data_range).mean(),  # one number
             lambda x, x_hat, data_range=1.0: (
                 10 * torch.log10(data_range / ((x - x_hat) ** 2).flatten(1).mean(1))
             ),  # range not squared
@@ -130,7 +134,7 @@ CASES = {
     ),
     "4.3": (
         ex.check_threshold_at_fpr,
-        aelib.threshold_at_fpr,
+        reference_threshold_at_fpr,
         [
             lambda scores, fpr: np.quantile(scores, fpr),  # the wrong tail
             lambda scores, fpr: np.max(scores),  # flags nothing
@@ -202,3 +206,18 @@ def test_raising_and_unfinished_solutions_are_not_yet(capsys: pytest.CaptureFixt
     check, _, _ = CASES[exercise_id]
     assert verdict(capsys, check, raising) == f"Exercise {exercise_id}: not yet (your code raised RuntimeError: boom)"
     assert "not implemented yet" in verdict(capsys, check, not_implemented)
+
+
+@pytest.mark.parametrize(
+    ("check", "answer", "name"),
+    [
+        (ex.check_salt_and_pepper, lambda x, a, g: aelib.add_salt_and_pepper(x, a, generator=g), "add_salt_and_pepper"),
+        (ex.check_psnr, lambda x, x_hat, data_range=1.0: aelib.psnr(x, x_hat, data_range=data_range), "psnr"),
+        (ex.check_threshold_at_fpr, aelib.threshold_at_fpr, "threshold_at_fpr"),
+    ],
+)
+def test_an_answer_that_calls_aelib_is_told_so(capsys, check, answer, name) -> None:
+    """As at grading: the exercise asks for the student's own code, not aelib's."""
+    assert verdict(capsys, check, answer).endswith(
+        f"not yet (your code calls aelib.{name}, which this exercise asks you to write yourself)"
+    )

@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from aelib.conventions import exercise_of, solution_of
+from aelib.exercises import definition, layer_spec
+from aelib.exercises import model_transfer as layers
+from aelib.exercises.lecture1.basics import layer_sizes
 from aelib.instructor import probes
 from aelib.instructor.judging import collect_answers, judge_probe
-from aelib.instructor.probes import layers
 from aelib.instructor.student import strip_solutions
 from aelib.instructor.submission import load_references
 
@@ -77,7 +79,7 @@ def test_every_lecture_check_has_a_probe_and_a_judge():
     references, problems = load_references(ROOT / "lectures")
     assert problems == []
     exercises = [c.exercise for ref in references.values() for c in ref.checks]
-    assert exercises and all(probes.PROBES[e].ask and probes.PROBES[e].judge for e in exercises)
+    assert exercises and all(definition(e) is not None for e in exercises)
 
 
 @pytest.mark.parametrize(("path", "exercise"), _exercises(), ids=[e for _, e in _exercises()])
@@ -100,7 +102,7 @@ def test_the_hidden_inputs_change_with_the_seed_and_a_lookup_table_fails(tmp_pat
     table = dict(seen)
     assert _judge(tmp_path, "1.3", (lambda sizes: table.get(tuple(sizes), 0),), seed=2) == (
         False,
-        "not yet (wrong count for layer sizes " + str(probes.lecture1._layer_sizes(2)[0]) + ")",
+        "not yet (wrong count for layer sizes " + str(layer_sizes(2)[0]) + ")",
     )
 
 
@@ -263,7 +265,7 @@ def test_models_off_the_whitelist_or_too_large_are_refused(encoder, refusal):
 )
 def test_a_forged_spec_is_refused_before_anything_is_built(spec):
     with pytest.raises(ValueError):
-        layers.rebuild_sequential(spec)
+        layer_spec.rebuild_sequential(spec)
 
 
 def test_the_instructor_package_imports_without_torch_or_matplotlib():
@@ -274,8 +276,8 @@ def test_the_instructor_package_imports_without_torch_or_matplotlib():
         f"package = types.ModuleType('aelib'); package.__path__ = [{str(ROOT / 'aelib')!r}]; "
         "sys.modules['aelib'] = package\n"
         "import aelib.conventions, aelib.instructor.cli, aelib.instructor.student, aelib.instructor.colab\n"
-        "print(sorted(aelib.instructor.probes.PROBES)[:2])\n"
+        "print(aelib.exercises.definition.__module__, aelib.instructor.probes.run_probe.__name__)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "['1.1', '1.2']"
+    assert run.stdout.strip() == "aelib.exercises run_probe"

@@ -1,7 +1,8 @@
-"""The command line of `aelib-grade SUBMISSION... [--out scores.csv] [--timeout S] [--jobs N]`.
+"""The command line of `aelib-grade SUBMISSION... [--out scores.csv] [--feedback DIR] [--timeout S] [--jobs N]`.
 
 It refuses to run without a working sandbox unless told `--no-sandbox`, and then warns
-on every run. The table is printed, and the CSV written, after every submission ran.
+on every run. The table is printed, and the CSV (and the feedback files) written, after
+every submission ran.
 """
 
 from __future__ import annotations
@@ -12,17 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from .feedback import write_feedback
 from .grading import DEFAULT_TIMEOUT, grade
+from .limits import DEFAULT_MEMORY, DEFAULT_WALL_TIME, Limits, format_bytes, parse_bytes
 from .reporting import format_table, write_csv
-from .sandbox import (
-    DEFAULT_MEMORY,
-    DEFAULT_WALL_TIME,
-    Limits,
-    SandboxUnavailable,
-    check_bwrap,
-    format_bytes,
-    parse_bytes,
-)
+from .sandbox import SandboxUnavailable, check_bwrap
 from .submission import load_references
 
 __all__ = ["main", "expand"]
@@ -61,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks to grade, or folders of them")
     parser.add_argument("--out", default="scores.csv", help="CSV file to write (default: scores.csv)")
+    parser.add_argument(
+        "--feedback",
+        metavar="DIR",
+        help="folder to write one Markdown feedback file per submission into (made if missing)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds a cell may run (default: {DEFAULT_TIMEOUT:g})"
     )
@@ -123,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_table(scores))
     write_csv(scores, args.out)
+    if args.feedback:
+        write_feedback(scores, args.feedback)
     print(
         f"\n{len(scores)} submissions graded in {time.monotonic() - start:.0f} s with {args.jobs} jobs; scores "
-        f"written to {args.out}"
+        f"written to {args.out}" + (f", feedback to {args.feedback}" if args.feedback else "")
     )
     return 0
 

@@ -1,7 +1,7 @@
 """Judging: from what a run left behind (the probes' answers, nbval's records) to points and reasons.
 
-Only the answers earn points, and only through the judges of `aelib.instructor.probes`,
-which run here, in the grader's process. nbval's records explain what went wrong when
+Only the answers earn points, and only through the exercises' judges (`aelib.exercises`),
+which `aelib.instructor.probes` runs here, in the grader's process. nbval's records explain what went wrong when
 there are no answers: a probe that timed out, a kernel that had stopped.
 """
 

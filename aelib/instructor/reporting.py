@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Score", "write_csv", "format_table"]
+__all__ = ["Score", "write_csv", "format_table", "exercise_key"]
 
 
 @dataclass
@@ -37,7 +37,7 @@ def _fmt(points: float) -> str:
     return f"{points:g}"
 
 
-def _exercise_key(exercise: str) -> tuple:
+def exercise_key(exercise: str) -> tuple:
     """Sort "1.2" before "1.10", and numbers before names."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\s]", exercise))
 
@@ -48,7 +48,7 @@ def _safe(cell: str) -> str:
 
 
 def _rows(scores: list[Score]) -> tuple[list[str], list[list[str]]]:
-    exercises = sorted({e for s in scores for e in s.max_points}, key=_exercise_key)
+    exercises = sorted({e for s in scores for e in s.max_points}, key=exercise_key)
     header = ["submission", "lecture", *exercises, "total", "max", "reason"]
     rows = []
     for s in scores:

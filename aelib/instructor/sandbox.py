@@ -29,7 +29,6 @@ import glob
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .bwrap import DATA_INSIDE, INSIDE, NOBODY, bwrap_command
+from .limits import DEFAULT_LIMITS, DEFAULT_MEMORY, DEFAULT_WALL_TIME, Limits, format_bytes, parse_bytes
+from .processes import children, drain, held_memory, kill_tree
 
 __all__ = [
     "Limits",
@@ -46,52 +49,15 @@ __all__ = [
     "format_bytes",
     "parse_bytes",
     "DEFAULT_MEMORY",
+    "DEFAULT_WALL_TIME",
     "DEFAULT_LIMITS",
 ]
 
-DEFAULT_MEMORY = 4 * 2**30
-DEFAULT_WALL_TIME = 1800.0
-FILE_SIZE = 2**30
-NOBODY = 65534
-INSIDE = Path("/scratch")  # where the scratch folder appears inside the sandbox
-DATA_INSIDE = Path("/data")  # and the datasets
 _POLL = 0.2  # seconds between the watchdog's looks
-_OUTPUT_CAP = 4 * 2**20  # bytes of pytest's output and of the records kept
 
 
 class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing, or cannot create the namespaces it needs; the message names the fix."""
-
-
-def format_bytes(n: int) -> str:
-    """Return a byte count as the largest unit that keeps it readable: '4 GiB', '512 MiB'."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n} B"
-
-
-def parse_bytes(text: str) -> int:
-    """Parse '4G', '4GiB', '512M', '1073741824' into bytes; raise ValueError otherwise."""
-    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    cleaned = text.strip().lower().removesuffix("b").removesuffix("i")
-    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:].isalpha() else (cleaned, "")
-    value = float(number) * units[unit] if unit in units and number else float("nan")
-    if not value >= 2**20:
-        raise ValueError(f"expected a size such as 4G or 512M (at least 1M), got {text!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The caps on one run: memory of all its processes together, wall time, size of each file."""
-
-    memory: int = DEFAULT_MEMORY
-    wall_time: float = DEFAULT_WALL_TIME
-    file_size: int = FILE_SIZE
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -103,62 +69,6 @@ class Outcome:
     records: str
     stopped: str = ""
     seconds: float = 0.0
-
-
-def _children(pid: int) -> list[int]:
-    """Return the pids of the descendants of `pid`, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(stat[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _memory(pid: int) -> int:
-    """Return the memory a process holds: its proportional set size, or its resident set if that is unreadable."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """Kill a run and everything it started: the sandbox's PID namespace ends with bwrap; without one, the tree."""
-    for pid in [proc.pid, *_children(proc.pid)]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _drain(stream, chunks: list[bytes]) -> None:
-    """Read a pipe to its end, keeping at most _OUTPUT_CAP bytes (the last ones)."""
-    kept = 0
-    for chunk in iter(lambda: stream.read(65536), b""):
-        chunks.append(chunk)
-        kept += len(chunk)
-        while kept > _OUTPUT_CAP and len(chunks) > 1:
-            kept -= len(chunks.pop(0))
-    stream.close()
 
 
 def _readable(path: Path) -> bool:
@@ -246,64 +156,9 @@ class Sandbox:
         """Return `argv` wrapped in bubblewrap, with the mounts, namespaces and user the module docstring lists."""
         if not self.sandboxed:
             return argv
-        args = [
-            "bwrap",
-            "--die-with-parent",
-            "--new-session",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-        ]
-        if not self.root_user:
-            args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
-        made: set[str] = {"/"}
-
-        def mount(kind: str, source: Path | str, dest: Path | str) -> None:
-            for parent in reversed(Path(dest).parents):  # bwrap would make missing parents private to root
-                if str(parent) not in made:
-                    args.extend(["--perms", "0755", "--dir", str(parent)])
-                    made.add(str(parent))
-            args.extend([kind, str(source), str(dest)])
-            made.add(str(dest))
-
-        for top in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-            if os.path.islink(top):
-                args.extend(["--symlink", os.readlink(top), top])
-                made.add(top)
-            elif os.path.isdir(top):
-                mount("--ro-bind", top, top)
-        # /tmp before the Python folders: a virtual environment under /tmp (a fresh clone there)
-        # must be bound on top of the private /tmp, not hidden by it.
-        mount("--bind", scratch / "tmp", "/tmp")
-        for path in _python_folders():
-            mount("--ro-bind", path, path)
-        mount("--ro-bind", self._data, DATA_INSIDE)
-        for raw in self._datasets:
-            mount("--ro-bind", raw, DATA_INSIDE / raw.parent.name / "raw")
-        mount("--bind", scratch, INSIDE)
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        for device in self.gpu:
-            args += ["--dev-bind", device, device]
-        if self.gpu and os.path.isdir("/sys"):
-            mount("--ro-bind", "/sys", "/sys")
-        args += ["--remount-ro", "/", "--chdir", str(INSIDE / "work"), "--clearenv"]
-        for name, value in env.items():
-            args += ["--setenv", name, value]
-        if self.root_user:  # drop to nobody on the host too, with no capabilities left
-            args += [
-                "--cap-add",
-                "CAP_SETUID,CAP_SETGID",
-                "--",
-                "setpriv",
-                f"--reuid={NOBODY}",
-                f"--regid={NOBODY}",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-            ]
-        return [*args, "--", *argv]
+        return bwrap_command(
+            argv, scratch, env, data=self._data, datasets=self._datasets, gpu=self.gpu, root_user=self.root_user
+        )
 
     def run(self, argv: list[str], scratch: Path, env: dict[str, str], *, deadline: float) -> Outcome:
         """Run `argv` in the sandbox until it ends, it exceeds a cap, or `deadline` (time.monotonic) passes.
@@ -342,8 +197,8 @@ class Sandbox:
         finally:
             os.close(write_end)
         readers = [
-            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-            threading.Thread(target=_drain, args=(os.fdopen(read_end, "rb"), records), daemon=True),
+            threading.Thread(target=drain, args=(proc.stdout, out), daemon=True),
+            threading.Thread(target=drain, args=(os.fdopen(read_end, "rb"), records), daemon=True),
         ]
         for reader in readers:
             reader.start()
@@ -351,15 +206,15 @@ class Sandbox:
         while proc.poll() is None:
             if time.monotonic() > deadline:
                 stopped = f"ran past its wall-time cap of {self.limits.wall_time:g} s"
-            elif sum(_memory(pid) for pid in _children(proc.pid)) > memory:
+            elif sum(held_memory(pid) for pid in children(proc.pid)) > memory:
                 stopped = f"used more than {format_bytes(memory)} of memory"
             if stopped:
-                _kill(proc)
+                kill_tree(proc)
                 break
             time.sleep(_POLL)
         proc.wait()
         if not self.sandboxed:
-            _kill(proc)  # what it left running; a detached daemon may still escape without a sandbox
+            kill_tree(proc)  # what it left running; a detached daemon may still escape without a sandbox
         for reader in readers:
             reader.join(timeout=5)
         return Outcome(
@@ -369,20 +224,6 @@ class Sandbox:
             stopped,
             time.monotonic() - start,
         )
-
-
-def _python_folders() -> list[Path]:
-    """Return the folders Python and aelib live in: the environment, its base installation, and the package."""
-    folders = set()
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        folders.add(Path(prefix))
-        folders.add(Path(prefix).resolve())
-    folders.add(Path(sys.executable).resolve().parent.parent)
-    folders.add(Path(__file__).resolve().parents[1])  # the aelib package (an editable install lives in the repository)
-    found = sorted(folders, key=lambda p: len(p.parts))
-    return [
-        p for i, p in enumerate(found) if p.is_dir() and not any(p.is_relative_to(q) for q in found[:i] if q.is_dir())
-    ]
 
 
 def _remove(path: Path) -> None:

@@ -21,7 +21,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..conventions import CHECK_MARKER, exercise_of, is_check_cell, lecture_of, points_of
-from .probes import PROBES
+from ..exercises import definition
 
 __all__ = [
     "Check",
@@ -99,8 +99,8 @@ def load_references(folder: str | Path) -> tuple[dict[str, Reference], list[str]
     """Read the reference lectures of `folder` (*.ipynb) that have check cells, keyed by lecture id.
 
     Returns them, and the problems found: a check cell whose call or metadata is not the
-    convention's, an exercise without a probe in `aelib.instructor.probes` (it then scores
-    zero, with that reason), or a lecture id that another lecture already has.
+    convention's, an exercise that `aelib.exercises` does not define (it then scores zero,
+    with that reason), or a lecture id that another lecture already has.
     """
     references: dict[str, Reference] = {}
     problems = []
@@ -120,10 +120,9 @@ def load_references(folder: str | Path) -> tuple[dict[str, Reference], list[str]
             except (SyntaxError, ValueError) as err:
                 problems.append(f"{where}: {err}")
                 continue
-            probe = PROBES.get(exercise)
-            if probe is None or probe.ask is None or probe.judge is None:
+            if definition(exercise) is None:
                 problems.append(
-                    f"{where}: no probe and judge for it in aelib.instructor.probes; it scores zero until one is added"
+                    f"{where}: no probe and judge for it in aelib.exercises; it scores zero until it is defined there"
                 )
             previous = nb.cells[index - 1].get("id") if index else None
             checks.append(Check(cell, exercise, points, objects, previous))
