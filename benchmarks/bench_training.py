@@ -1,11 +1,13 @@
-"""Time one training epoch two ways: the lecture's DataLoader loop and `aelib.train_autoencoder`.
+"""Time one training epoch three ways: the lecture's DataLoader loop, `aelib.train_autoencoder`, and
+`aelib.train_together` training three seeds at once (its time divided by three, per model).
 
 Run it with `make bench`, or `python benchmarks/bench_training.py --help`.
 
 The lecture's path is the slides' code: a torchvision dataset with `ToTensor()`,
 `DataLoader(batch_size=128, shuffle=True)`, and the loop body that flattens (FC
 models), runs the model, takes the MSE against the input and steps Adam. The
-other path is `aelib.train_autoencoder` on the same images, already on the device.
+others are `aelib.train_autoencoder` on the same images, already on the device (a
+CUDA graph per step on a GPU), and `aelib.train_together` on them for three seeds.
 Both train the same models (`aelib.FCAutoencoder(5)`, `aelib.FCAutoencoder(784)`,
 `aelib.ConvAutoencoder()`) with batch 128 and Adam (weight decay 1e-5).
 
@@ -44,6 +46,8 @@ import aelib
 from idx_files import save_idx_copy  # beside this script
 
 BATCH_SIZE = 128
+# The paths timed, by key: the slides' loop, aelib's loop, and aelib's loop for several seeds at once (per model).
+PATHS = {"lecture": "lecture loop", "aelib": "train_autoencoder", "together": "train_together, per model"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -159,6 +163,31 @@ def aelib_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Cal
     return run
 
 
+SEEDS = 3  # models trained together by the third path, as lecture 1's sweep trains each code size
+
+
+def together_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Callable[[], float]:
+    """Return a function that trains SEEDS models together for one more epoch and returns the seconds per model."""
+    models = []
+    for seed in range(SEEDS):
+        torch.manual_seed(seed)
+        models.append(spec.build())
+    seeds = list(range(SEEDS))
+    aelib.train_together(models, images[: 4 * BATCH_SIZE], num_epochs=1, seeds=seeds, device=device, progress=False)
+    epoch = 0
+
+    def run() -> float:
+        nonlocal epoch
+        epoch += 1
+        synchronize(device)
+        start = time.perf_counter()
+        aelib.train_together(models, images, num_epochs=1, seeds=[s + epoch for s in seeds], device=device)
+        synchronize(device)
+        return (time.perf_counter() - start) / SEEDS
+
+    return run
+
+
 def training_flops_per_image(spec: Model, device: torch.device) -> float:
     """Count the FLOPs of one training step (forward and backward) per image, as PyTorch's FlopCounterMode does."""
     model = spec.build().to(device)
@@ -193,23 +222,24 @@ def benchmark_device(
     for key in models:
         runners[key, "lecture"] = lecture_runner(MODELS[key], dataset, device)
         runners[key, "aelib"] = aelib_runner(MODELS[key], images, device)
+        runners[key, "together"] = together_runner(MODELS[key], images, device)
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runners}
     for epoch in range(1, epochs + 1):
         for key in models:
-            for path in ("lecture", "aelib"):
+            for path in PATHS:
                 times[key, path].append(runners[key, path]())
-        line = "  ".join(f"{key} {times[key, 'lecture'][-1]:.2f}s/{times[key, 'aelib'][-1]:.2f}s" for key in models)
-        print(f"  {device.type} epoch {epoch}/{epochs} (lecture/aelib): {line}", flush=True)
+        line = "  ".join(key + " " + "/".join(f"{times[key, p][-1]:.2f}s" for p in PATHS) for key in models)
+        print(f"  {device.type} epoch {epoch}/{epochs} ({'/'.join(PATHS)}): {line}", flush=True)
     rows = []
     for key in models:
         spec = MODELS[key]
         gflop_per_epoch = training_flops_per_image(spec, device) * num_images / 1e9
         lecture_s = statistics.median(times[key, "lecture"])
-        for path in ("lecture", "aelib"):
+        for path in PATHS:
             seconds = statistics.median(times[key, path])
             rows.append(
                 {
-                    "path": "lecture loop" if path == "lecture" else "train_autoencoder",
+                    "path": PATHS[path],
                     "model": spec.name,
                     "key": key,
                     "device": device.type,
@@ -221,6 +251,7 @@ def benchmark_device(
                     "gflops": gflop_per_epoch / seconds,
                     "percent_of_mm_peak": 100 * gflop_per_epoch / seconds / peak,
                     "target": target(key, device) if path == "aelib" else None,
+                    "speedup_over_train_autoencoder": statistics.median(times[key, "aelib"]) / seconds,
                 }
             )
     return {"device": device.type, "device_name": device_name(device), "mm_peak_gflops": peak, "rows": rows}
@@ -261,12 +292,12 @@ def device_name(device: torch.device) -> str:
 
 def format_table(result: dict) -> str:
     """Format one device's results as a plain-text table."""
-    header = f"{'path':<18} {'model':<14} {'epoch s':>8} {'images/s':>9} {'ratio':>6} {'GFLOP/s':>8} "
+    header = f"{'path':<26} {'model':<14} {'epoch s':>8} {'images/s':>9} {'ratio':>6} {'GFLOP/s':>8} "
     header += f"{'% mm peak':>9}  target"
     lines = [header, "-" * (len(header) + 16)]
     for row in result["rows"]:
         lines.append(
-            f"{row['path']:<18} {row['model']:<14} {row['epoch_s']:>8.2f} {row['images_per_s']:>9,.0f} "
+            f"{row['path']:<26} {row['model']:<14} {row['epoch_s']:>8.2f} {row['images_per_s']:>9,.0f} "
             f"{row['speedup']:>5.1f}x {row['gflops']:>8.1f} {row['percent_of_mm_peak']:>8.1f}%  {met(row)}"
         )
     lines.append(f"matrix-multiply peak (torch.mm, float32): {result['mm_peak_gflops']:.1f} GFLOP/s")
@@ -342,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{result['device']}: {result['device_name']}")
         print(format_table(result))
     report = {
-        "benchmark": "one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder",
+        "benchmark": "one training epoch: the lecture's DataLoader loop vs aelib.train_autoencoder vs train_together",
         "data": data.source,
         "stand_in_for_mnist": stand_in,
         "num_images": num_images,

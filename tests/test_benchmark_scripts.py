@@ -24,8 +24,13 @@ def test_bench_quick_run_prints_and_writes_the_table(
     assert report["num_images"] == 2048 and report["epochs_timed"] == 2
     (result,) = report["results"]
     assert result["device"] == "cpu" and result["mm_peak_gflops"] > 0
-    lecture, fast = result["rows"]
-    assert (lecture["path"], fast["path"]) == ("lecture loop", "train_autoencoder")
+    lecture, fast, together = result["rows"]
+    assert (lecture["path"], fast["path"], together["path"]) == (
+        "lecture loop",
+        "train_autoencoder",
+        "train_together, per model",
+    )
+    assert together["speedup_over_train_autoencoder"] == pytest.approx(fast["epoch_s"] / together["epoch_s"])
     assert len(fast["epoch_times_s"]) == 2 and all(t > 0 for t in fast["epoch_times_s"])
     assert fast["speedup"] == pytest.approx(lecture["epoch_s"] / fast["epoch_s"])
     assert fast["target"] == ">= 8x" and lecture["target"] is None
