@@ -61,7 +61,12 @@ def bwrap_command(
     mount("--bind", scratch / "tmp", "/tmp")
     for path in python_folders():
         mount("--ro-bind", path, path)
-    mount("--ro-bind", data, DATA_INSIDE)
+    # /data is a folder of the sandbox's own root, with the data's files bound in one by one:
+    # bound as a whole (read-only), it would leave no place to bind the datasets' folders.
+    args.extend(["--perms", "0755", "--dir", str(DATA_INSIDE)])
+    made.add(str(DATA_INSIDE))
+    for item in sorted(data.iterdir()):
+        mount("--ro-bind", item, DATA_INSIDE / item.name)
     for raw in datasets:
         mount("--ro-bind", raw, DATA_INSIDE / raw.parent.name / "raw")
     mount("--bind", scratch, INSIDE)
