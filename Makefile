@@ -26,7 +26,7 @@ help:
 	@echo "make browser-test  open every page of the built book in headless Chromium (after make book)"
 	@echo "make repoint URL=https://github.com/you/fork [BRANCH=main]  point Colab badges and setup cells at a fork"
 	@echo "make student  write the student copies of the lectures (solutions removed) into student/"
-	@echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=120]  grade handed-in notebooks, each in its own sandbox, into scores.csv"
+	@echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=120] [FEEDBACK=folder]  grade handed-in notebooks, each in its own sandbox, into scores.csv"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -100,10 +100,12 @@ student: $(STAMP)
 	$(VENV)/bin/aelib-student
 
 # Grade handed-in notebooks (files or folders) against lectures/: each runs under nbval in its
-# own bubblewrap sandbox, and the grader judges its answers; writes scores.csv.
+# own bubblewrap sandbox, and the grader judges its answers; writes scores.csv, and with
+# FEEDBACK=folder one Markdown feedback file per submission into that folder.
 grade: $(STAMP) sandbox-setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [JOBS=2] [TIMEOUT=120]"; exit 2; }
-	$(VENV)/bin/aelib-grade $(SUBMISSIONS) --jobs $(JOBS) --timeout $(or $(TIMEOUT),120) --out scores.csv
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-notebooks [JOBS=2] [TIMEOUT=120] [FEEDBACK=folder]"; exit 2; }
+	$(VENV)/bin/aelib-grade $(SUBMISSIONS) --jobs $(JOBS) --timeout $(or $(TIMEOUT),120) --out scores.csv \
+	  $(if $(FEEDBACK),--feedback "$(FEEDBACK)")
 
 clean:
 	rm -rf _build .pytest_cache test-artifacts
