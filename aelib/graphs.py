@@ -24,10 +24,13 @@ class GraphedStep:
     def __init__(self, step: Callable[..., torch.Tensor], *, warmup: int = 3) -> None:
         self.step, self.warmup = step, warmup
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.plain = False  # set when a capture fails: every later call runs the step as it is
         self.inputs: list[torch.Tensor] = []
         self.output: torch.Tensor | None = None
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.plain:
+            return self.step(*inputs)
         if self.graph is not None:
             if [x.shape for x in inputs] != [x.shape for x in self.inputs]:
                 return self.step(*inputs)
@@ -43,9 +46,19 @@ class GraphedStep:
                 result = self.step(*inputs)
             torch.cuda.current_stream().wait_stream(side)
             return result
+        return self._capture(inputs)
+
+    def _capture(self, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Record the step once into a graph and replay it; if it cannot be recorded, say so and go on plainly."""
         self.inputs = [x.clone() for x in inputs]
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):  # records the kernels without running them
-            self.output = self.step(*self.inputs)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):  # records the kernels without running them
+                self.output = self.step(*self.inputs)
+        except RuntimeError as err:  # an operation that cannot be captured
+            print(f"CUDA graph capture failed ({str(err).strip().splitlines()[0][:100]}); training on with plain steps")
+            self.plain = True
+            return self.step(*inputs)
+        self.graph = graph
         self.graph.replay()
         return self.output

@@ -98,20 +98,14 @@ def train_together(
     x_all = (train_images if shared else torch.cat(images)).to(device)  # (sum N_m, ...) or the shared (N, ...)
     sizes = [len(x) for x in images]
     offsets = [0] * len(models) if shared else [sum(sizes[:m]) for m in range(len(models))]
-    stacked, buffers = stack_module_state([model.to(device) for model in models])  # name => (M, ...) each
-    # Every parameter is a view into one (M, P) tensor, so that Adam updates each model's row in one call.
-    flat = torch.cat([p.detach().flatten(1) for p in stacked.values()], dim=1)  # (M, P)
-    params, start = {}, 0
-    for name, p in stacked.items():
-        params[name] = flat[:, start : start + p[0].numel()].view(p.shape).requires_grad_()  # (M, ...)
-        start += p[0].numel()
+    params, buffers = stack_module_state([model.to(device) for model in models])  # name => (M, ...) each
     base = copy.deepcopy(models[0]).to("meta")  # the architecture, without weights
 
     def forward(p, b, x):  # one model's parameters and batch => its reconstruction
         return functional_call(base, (p, b), (x,))
 
     batched = vmap(forward)  # (M, ...) parameters, (M, B, ...) batches => (M, B, ...)
-    adam = _Adam(flat, lr, weight_decay)
+    adam = _Adam(params, lr, weight_decay)
     leaves = list(params.values())
     everyone = [True] * len(models)
 
@@ -124,7 +118,7 @@ def train_together(
         per_image = (x_hat - x).square().flatten(2).mean(dim=2)  # (M, B)
         loss = (per_image * mask).sum(dim=1) / count.clamp(min=1)  # (M,) each model's batch-mean MSE
         grads = torch.autograd.grad(loss.sum(), leaves)  # the sum gives each model its own gradient
-        adam.step(torch.cat([g.flatten(1) for g in grads], dim=1), active)  # (M, P)
+        adam.step([g.contiguous() for g in grads], active)  # vmap may hand back strided gradients: fused Adam wants dense
         return loss.detach() * count
 
     graphed = GraphedStep(step) if (device.type == "cuda" if graph is None else graph) else step
@@ -160,35 +154,42 @@ def train_together(
 
 
 class _Adam:
-    """torch.optim.Adam (L2 weight decay) for each row of the stacked (M, P) parameters, with its own step count.
+    """torch.optim.Adam (L2 weight decay) for each model's slice of the stacked (M, ...) parameters.
 
-    A step may leave some models out: a model whose epoch has fewer batches waits, its
-    weights and moments untouched, as it would if trained alone.
+    Each model has its own moments and step count. A step may leave some models out: a
+    model whose epoch has fewer batches waits, its weights and moments untouched, as it
+    would if trained alone.
     """
 
-    def __init__(self, flat: torch.Tensor, lr: float, weight_decay: float) -> None:
-        self.flat, self.lr, self.weight_decay = flat, lr, weight_decay
-        self.m1, self.m2 = torch.zeros_like(flat), torch.zeros_like(flat)  # (M, P): the two moments
-        self.steps = [torch.zeros((), dtype=torch.float32, device=flat.device) for _ in flat]  # one count per model
+    def __init__(self, params: dict[str, torch.Tensor], lr: float, weight_decay: float) -> None:
+        self.params, self.lr, self.weight_decay = list(params.values()), lr, weight_decay
+        self.m1 = [torch.zeros_like(p) for p in self.params]  # (M, ...) each: the two moments
+        self.m2 = [torch.zeros_like(p) for p in self.params]
+        device = self.params[0].device
+        self.steps = [[torch.zeros((), device=device) for _ in p] for p in self.params]  # a count per model and tensor
         try:  # the fused kernel, as train_autoencoder uses, where this PyTorch has it for this device
-            torch.optim.Adam([torch.zeros(1, device=flat.device)], fused=True)
+            torch.optim.Adam([torch.zeros(1, device=device)], fused=True)
             self.fused = True
         except (RuntimeError, ValueError):
             self.fused = False
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor, active: list[bool]) -> None:
-        """Update each active model m with its gradient `grad[m]` (M, P)."""
+    def step(self, grads: Sequence[torch.Tensor], active: list[bool]) -> None:
+        """Update each active model m with its slice `g[m]` of each gradient (M, ...)."""
         rows = [m for m, on in enumerate(active) if on]
+
+        def each(tensors):  # one list over every tensor of every active model
+            return [t[m] for t in tensors for m in rows]
+
         adam(
-            [self.flat[m] for m in rows],
-            [grad[m] for m in rows],
-            [self.m1[m] for m in rows],
-            [self.m2[m] for m in rows],
+            each(self.params),
+            each(grads),
+            each(self.m1),
+            each(self.m2),
             [],
-            [self.steps[m] for m in rows],
+            [steps[m] for steps in self.steps for m in rows],
             fused=self.fused or None,
-            capturable=self.flat.is_cuda,
+            capturable=self.params[0].is_cuda,
             amsgrad=False,
             beta1=BETAS[0],
             beta2=BETAS[1],
