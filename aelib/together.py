@@ -118,7 +118,7 @@ def train_together(
         per_image = (x_hat - x).square().flatten(2).mean(dim=2)  # (M, B)
         loss = (per_image * mask).sum(dim=1) / count.clamp(min=1)  # (M,) each model's batch-mean MSE
         grads = torch.autograd.grad(loss.sum(), leaves)  # the sum gives each model its own gradient
-        adam.step([g.contiguous() for g in grads], active)  # vmap may hand back strided gradients: fused Adam wants dense
+        adam.step([g.contiguous() for g in grads], active)  # vmap may give strided gradients; fused Adam wants dense
         return loss.detach() * count
 
     graphed = GraphedStep(step) if (device.type == "cuda" if graph is None else graph) else step
