@@ -54,7 +54,7 @@ sandbox-setup:
 
 test: test-setup
 	AELIB_PROGRESS=0 OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
-	  $(PY) -m pytest -n $(JOBS) --dist loadscope $(PYTEST_ARGS)
+	  $(PY) -m pytest -n $(JOBS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -63,6 +63,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"aelib profile: {os.environ.get('AELIB_PROFILE')}"
 
 
+# The modules that take longest, first: `make test` hands whole modules to its workers
+# (--dist loadscope) in this order (--no-loadscope-reorder), so the two that grade
+# notebooks in sandboxes start at once, one on each worker, and short modules fill the end.
+LONGEST_FIRST = (
+    "test_grading.py",
+    "test_grading_attacks.py",
+    "test_kernel_starts.py",
+    "03_conv_autoencoder.ipynb",
+    "04_applications.ipynb",
+    "01_autoencoders.ipynb",
+    "test_grading_probes.py",
+    "02_transposed_convolutions.ipynb",
+    "test_exercises_lecture1.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the longest modules first, keeping the order of tests within each module."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
