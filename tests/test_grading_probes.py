@@ -82,6 +82,19 @@ def test_every_lecture_check_has_a_probe_and_a_judge():
     assert exercises and all(definition(e) is not None for e in exercises)
 
 
+def test_each_check_cell_runs_the_definition_the_grader_judges_with():
+    """The self-check a check cell calls and the grader's probe and judge are one exercise definition."""
+    import importlib
+    import re
+
+    references, _ = load_references(ROOT / "lectures")
+    for ref in references.values():
+        for check in ref.checks:
+            name = re.search(r"\bex\.(check_\w+)\(", check.cell.source).group(1)
+            module = importlib.import_module(f"aelib.exercises.lecture{check.exercise.split('.')[0]}")
+            assert getattr(module, name).exercise_id == check.exercise == definition(check.exercise).id
+
+
 @pytest.mark.parametrize(("path", "exercise"), _exercises(), ids=[e for _, e in _exercises()])
 def test_lecture_solution_is_judged_right_and_its_stub_not_implemented(tmp_path, capsys, path, exercise):
     solved = _objects(path, exercise, _namespace(path, stubs=False))

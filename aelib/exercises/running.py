@@ -9,7 +9,6 @@ answers it loaded. `self_check` joins the two into the `check_*` function a note
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import io
 import warnings
@@ -139,7 +138,8 @@ def _as_graded(saved: dict) -> dict:
 def self_check(exercise: Exercise, doc: str) -> Callable[..., None]:
     """Return the check a notebook calls: probe and judge on the fixed inputs, then one verdict line.
 
-    It never raises: whatever the student's code does becomes the verdict.
+    It is named after the probe (`probe_mse` gives `check_mse`). It never raises: whatever
+    the student's code does becomes the verdict.
     """
 
     def check(*objects: Any) -> None:
@@ -151,6 +151,7 @@ def self_check(exercise: Exercise, doc: str) -> Callable[..., None]:
             found = error_problem(type(err).__name__, str(err).strip().splitlines()[0] if str(err).strip() else "")
         print(verdict(exercise.id, found))
 
-    check.__doc__ = doc
+    check.__name__ = check.__qualname__ = "check_" + exercise.probe.__name__.removeprefix("probe_")
+    check.__module__, check.__doc__ = exercise.probe.__module__, doc
     check.exercise_id = exercise.id
-    return functools.update_wrapper(check, exercise.probe, assigned=("__module__",), updated=())
+    return check
