@@ -3,6 +3,7 @@ convolution to a target size): each defined once (see aelib.exercises)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import torch
@@ -76,7 +77,7 @@ def judge_input_sizes(inputs: list, answers: dict) -> str | None:
         if not (isinstance(got, list) and all(is_int(n) for n in got)):
             return f"return a list of input sizes (ints), got {_shown(got)} for {args}"
         want = [n for n in range(1, o * s + d * (k - 1) + 2) if _conv1d_size(n, k, s, p, d) == o]
-        repeated = sorted({n for n in got if got.count(n) > 1})
+        repeated = sorted(n for n, count in Counter(got).items() if count > 1)
         if repeated:
             return f"for {args} your list repeats a size: {repeated[0]}"
         wrong = sorted(set(got) - set(want))
