@@ -3,8 +3,9 @@
 Run it with `make time-lectures`, or
 `python benchmarks/time_lectures.py [--profile full|cpu|quick] [--warm] [--as-found] [NOTEBOOK ...]`.
 
-Each notebook runs top to bottom in a fresh kernel (nbclient), from a copy: the
-notebooks themselves are not touched. `AELIB_DATA` points the kernels at a
+Each notebook runs top to bottom in a fresh kernel (nbclient, through
+`aelib.instructor.kernels`: a kernel that hangs while starting is started again), from a
+copy: the notebooks themselves are not touched. `AELIB_DATA` points the kernels at a
 temporary data folder. Where full MNIST (60,000 training images) is not on disk,
 Fashion-MNIST's 60,000 training images and 10,000 test images are written there
 as the MNIST files: same shape, same cost per epoch, different pictures. The
@@ -31,9 +32,9 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 import aelib
+from aelib.instructor.kernels import execute_notebook
 from idx_files import save_idx_copy  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,18 +75,17 @@ def time_notebook(path: Path, timeout: int, env: dict[str, str]) -> dict:
     than the wall time about how long the notebook takes on a quiet one.
     """
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        on_cell_executed=lambda cell, cell_index, execute_reply: _report_slow_cell(cell, cell_index),
-    )
     cpu_before = _children_cpu_seconds()
     start = time.perf_counter()
     error = None
     try:
-        client.execute(env=env)  # the kernel's environment: the profile and the data folder
+        execute_notebook(  # the kernel's environment: the profile and the data folder
+            nb,
+            timeout=timeout,
+            cwd=str(path.parent),
+            env=env,
+            on_cell_executed=lambda cell, cell_index, execute_reply: _report_slow_cell(cell, cell_index),
+        )
     except Exception as err:  # report the failure in the table and carry on with the next notebook
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
     seconds = time.perf_counter() - start

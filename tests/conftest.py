@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AELIB_PROFILE"] = chosen
     os.environ["AELIB_CACHE"] = _fresh_model_cache(config)
     os.environ.setdefault("AELIB_PROGRESS", "0")  # no progress widgets in stored or compared output
-    retry_kernel_starts()  # test workers start kernels side by side: one that dies while starting starts again
+    retry_kernel_starts()  # a kernel that dies or does not answer within 30 s while starting starts again
 
 
 def _fresh_model_cache(config: pytest.Config) -> str:

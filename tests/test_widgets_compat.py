@@ -1,7 +1,8 @@
 """aelib's widgets under ipywidgets 7 (what Colab ships) as well as 8 (what we pin).
 
 Each version runs in a real Jupyter kernel (nbclient, widget state stored, as `make
-outputs` does): the convolution explorer is built, displayed and driven through its
+outputs` does; started as `aelib.instructor.kernels` starts kernels, so that one that hangs
+is found in seconds): the convolution explorer is built, displayed and driven through its
 sliders, and a training run shows its tqdm progress bar. The set-up step of `make test`
 (tests/prepare_env.py) installs each ipywidgets 7 into a folder beside the environment;
 here it is put first on the kernel's PYTHONPATH, so these tests need no package registry.
@@ -16,9 +17,9 @@ import re
 from pathlib import Path
 
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from aelib.instructor.kernels import execute_notebook
 from prepare_env import IPYWIDGETS_7, widgets_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,10 +88,7 @@ def run(request, tmp_path_factory):
     nb = new_notebook(cells=[new_code_cell(source) for source in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     workdir = tmp_path_factory.mktemp("widgets")
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(workdir)}}
-    )
-    client.execute(env=env)
+    execute_notebook(nb, timeout=300, cwd=str(workdir), env=env, store_widget_state=True)
     return major, nb
 
 

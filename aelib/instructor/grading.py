@@ -31,7 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from .judging import KERNEL_DIED, STUCK, Answer, cell_problem, clean, collect_answers, judge_probe, parse_records
+from .judging import STUCK, Answer, cell_problem, clean, collect_answers, judge_probe, parse_records
+from .plugin import kernel_failed_to_start
 from .reporting import Score
 from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, _remove, check_bwrap, format_bytes
 from .submission import Graded, Reference, first_line, graded_notebook, identify, read_submission
@@ -60,7 +61,6 @@ def _pytest(timeout: float) -> list[str]:
         "--nbval-lax",
         "--nbval-current-env",
         f"--nbval-cell-timeout={timeout:g}",
-        "--nbval-kernel-startup-timeout=120",
         "-q",
         "--color=no",
         "-W",
@@ -204,11 +204,11 @@ def _grade(
     if stopped:
         score.reasons.append(f"stopped: it {stopped}")
     elif any(
-        KERNEL_DIED in r["error"] for r in records.values()
+        kernel_failed_to_start(r["error"]) for r in records.values()
     ):  # nbval's own retries (plugin.retry_kernel_starts) ran out
         score.reasons.append(
-            f"the kernel died while starting, {KERNEL_START_ATTEMPTS} times: a problem of this machine, not of "
-            "the notebook; grade it again"
+            f"the kernel died or did not answer while starting, {KERNEL_START_ATTEMPTS} times: a problem of this "
+            "machine, not of the notebook; grade it again"
         )
     elif not records:
         last = output.strip().splitlines()[-1] if output.strip() else "no output"

@@ -26,7 +26,11 @@ import sys
 import pytest
 
 KERNEL_DIED = "Kernel died before replying to kernel_info"  # jupyter_client's words, before any cell has run
+KERNEL_SILENT = "Kernel didn't respond in"  # jupyter_client's words when the start-up timeout ran out
 KERNEL_START_ATTEMPTS = 3
+# A kernel answers kernel_info within about 2 s on a quiet 2-core machine and within 10 s with
+# the load average at 7 (two test runs beside it); one that has not answered in 30 s is stuck.
+KERNEL_START_TIMEOUT = 30
 
 
 def _output_text(outputs: list | None) -> str:
@@ -43,11 +47,19 @@ def _output_text(outputs: list | None) -> str:
     return "".join(parts)
 
 
-def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS) -> None:
-    """Make nbval start a notebook's kernel again, up to `attempts` times in all, when it dies while starting.
+def kernel_failed_to_start(err: BaseException) -> bool:
+    """Tell whether jupyter_client's error says the kernel died or stayed silent before answering kernel_info."""
+    return KERNEL_DIED in str(err) or KERNEL_SILENT in str(err)
 
-    Kernels started side by side (test workers, grading jobs) can race for a port and die
-    before any cell has run: the machine's failure, never the notebook's. Other errors pass through.
+
+def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS, timeout: float = KERNEL_START_TIMEOUT) -> None:
+    """Make nbval start a notebook's kernel again when it dies or does not answer while starting.
+
+    Each start waits at most `timeout` seconds for the kernel's first kernel_info reply
+    (nbval's own `--nbval-kernel-startup-timeout` is replaced), and there are at most
+    `attempts` starts in all. Kernels started side by side (test workers, grading jobs) can
+    race for a port and die, or hang, before any cell has run: the machine's failure, never
+    the notebook's. nbval shuts a failed kernel down before it raises; other errors pass through.
     """
     from nbval import kernel
 
@@ -55,11 +67,12 @@ def retry_kernel_starts(attempts: int = KERNEL_START_ATTEMPTS) -> None:
 
     @functools.wraps(start)
     def start_new_kernel(*args, **kwargs):
+        kwargs["startup_timeout"] = timeout
         for attempt in range(1, attempts + 1):
             try:
                 return start(*args, **kwargs)
             except RuntimeError as err:
-                if KERNEL_DIED not in str(err) or attempt == attempts:
+                if not kernel_failed_to_start(err) or attempt == attempts:
                     raise
 
     kernel.start_new_kernel = start_new_kernel
@@ -114,7 +127,7 @@ def _not_dumpable() -> None:
 
 
 def pytest_configure(config):
-    """Start recording into the file named by `--aelib-results`; let kernels that die while starting start again."""
+    """Start recording into the file named by `--aelib-results`; start kernels that die or hang at start again."""
     _not_dumpable()
     retry_kernel_starts()
     config.pluginmanager.register(_Recorder(config.getoption("--aelib-results")), "aelib-results")
