@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import tempfile
 import time
 import zipfile
@@ -57,7 +58,7 @@ class _Slot:
         self.model = model
 
     def load(self) -> History | None:
-        """Put the stored weights into the model (on its device, in eval mode) and return the History; None on a miss."""
+        """Load the stored weights into the model (on its device, in eval mode); return the History, or None."""
         if os.environ.get("AELIB_RETRAIN", "").strip() == "1" or not self.path.exists():
             return None
         entry = _read(self.path, self.key, self.model)
@@ -68,7 +69,8 @@ class _Slot:
         self.model.eval()
         if _verbose():
             when = datetime.fromisoformat(entry["trained_at"]).strftime("%Y-%m-%d %H:%M")
-            print(f"Model cache: {entry['description']}: trained {when} in {entry['train_seconds']:.0f} s, {_shown(self.path)}")
+            seconds = entry["train_seconds"]
+            print(f"Model cache: {entry['description']}: trained {when} in {seconds:.0f} s, {_shown(self.path)}")
         h = entry["history"]
         return History(list(h["train_loss"]), list(h["test_loss"]), dict(h["snapshots"]))
 
@@ -95,8 +97,14 @@ class _Slot:
         }
         try:
             _write_atomically(self.path, entry)
-        except OSError as err:  # a read-only or full disk
-            print(f"Model cache: could not store {_shown(self.path)} ({err}); it will be trained again next time")
+        except (
+            OSError,
+            RuntimeError,
+        ) as err:  # a read-only or full disk (torch.save reports the latter as RuntimeError)
+            print(
+                f"Model cache: could not store {_shown(self.path)} ({_why_not_written(self.path, err)}); "
+                "the model is trained, and will be trained again next time"
+            )
 
 
 def load_or_train(model: nn.Module, train_images: torch.Tensor, **kwargs: Any) -> History:
@@ -219,6 +227,17 @@ def _write_atomically(path: Path, entry: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _why_not_written(path: Path, err: Exception) -> str:
+    """Say in a few words why a write failed: a full disk by its free space, anything else by its error."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 64 * 2**20:  # torch.save's own error on a full disk says nothing about space
+        return f"the disk is full: {free / 2**20:.1f} MB free; free some space or point AELIB_CACHE elsewhere"
+    return clip(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else 'no details'}", 120)
 
 
 def _shown(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -362,6 +363,25 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_trained_model(
     assert len(lines) == 2 and all(
         re.match(r"Model cache: could not store \$AELIB_CACHE/Tiny-\w+\.pt \(.*No space left", line) for line in lines
     )
+
+
+def test_a_full_disk_is_one_line_that_says_so_and_the_trained_model_is_kept(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full_disk_save(obj, f, *args, **kwargs):  # what torch.save raises when the disk fills up part-way
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 25536 vs 25488")
+
+    monkeypatch.setattr(torch, "save", full_disk_save)
+    monkeypatch.setattr(aelib.cache.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(2**30, 2**30, 2**19))
+    model = make()
+    history = aelib.load_or_train(model, X, **SETTINGS)
+    (line,) = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"Model cache: could not store \$AELIB_CACHE/Tiny-\w+\.pt \(the disk is full: 0\.5 MB free; free some space "
+        r"or point AELIB_CACHE elsewhere\); the model is trained, and will be trained again next time",
+        line,
+    ), line
+    assert len(history.train_loss) == 2 and not same_weights(model, make()) and not any(cache.iterdir())
 
 
 def test_a_load_leaves_the_random_state_as_training_does(cache: Path) -> None:
