@@ -1,7 +1,9 @@
 """Student copies: solutions out, checks kept with their ids but no verdicts, badges at the copy, copies up to date.
 
-Also checks that every lecture follows the exercise convention that the student copy and
-the grader rely on.
+No output that depends on a solution is stored in a copy: each copy runs at `quick` with
+its stubs raising, and every cell that then raises, or shows other output than the one
+stored, must store none. Also checks that every lecture follows the exercise convention
+that the student copy and the grader rely on.
 """
 
 from __future__ import annotations
@@ -9,16 +11,19 @@ from __future__ import annotations
 import ast
 import copy
 import importlib.util
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from docutils import nodes
 
-from aelib.conventions import SOLUTION_BEGIN, SOLUTION_END
+from aelib.conventions import CHECK_MARKER, SOLUTION_BEGIN, SOLUTION_END
 from aelib.instructor import colab
+from aelib.instructor.kernels import execute_notebook
 from aelib.instructor.student import (
     SolutionMarkerError,
+    solution_dependent,
     strip_solutions,
     student_notebook,
     student_page,
@@ -143,6 +148,130 @@ def test_student_copy_content(lecture):
             )
         if after.cell_type == "code":
             ast.parse(after.source)
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    """Return a notebook of code cells, each with a stored output; a cell with the markers is a solution of 9.1."""
+    nb = nbformat.v4.new_notebook()
+    for number, source in enumerate(sources):
+        cell = nbformat.v4.new_code_cell(source, execution_count=number + 1)
+        cell.outputs = [nbformat.v4.new_output("stream", text=f"output {number}\n")]
+        if SOLUTION_BEGIN in source:
+            cell.metadata["aelib"] = {"solution": "9.1"}
+        nb.cells.append(cell)
+    return nb
+
+
+SOLUTION_CELL = f"def build():\n    {SOLUTION_BEGIN}\n    return [1, 2]\n    {SOLUTION_END}"
+
+
+@pytest.mark.parametrize(
+    "later, depends",
+    [
+        ("print(build())", True),  # reads the solution
+        ("print(build)", True),  # reads the solution's function itself
+        ("print(model)", True),  # reads what a dependent cell bound
+        ("data.append(0)", True),  # reads what a dependent cell may have changed
+        ("def show():\n    print(model)", True),  # a function that reads it when called
+        ("from math import sqrt\nprint(sqrt(4), len(text))", False),  # only modules, builtins and clean names
+        ("%time print(1)", True),  # not Python: what it touches is unknown, here and after
+        ("print(text)", False),
+    ],
+)
+def test_a_cell_depends_on_a_solution_through_the_names_it_reads(later, depends):
+    setup, dependent = "import math\ntext = 'abc'\ndata = [0]", "model = build()\nprint(len(data))"
+    nb = _notebook(setup, SOLUTION_CELL, dependent, later)
+    assert solution_dependent(nb.cells) == [False, True, True, depends]
+    student = student_notebook(nb, "lectures/99_fixture.ipynb")
+    assert [bool(c.outputs) for c in student.cells] == [True, False, False, not depends]
+
+
+def test_the_budget_training_cell_of_lecture_3_stores_no_output():
+    """The leak of issue 19: the reference solution's parameter count and test MSE, under the stub."""
+    lecture = ROOT / "lectures" / "03_conv_autoencoder.ipynb"
+    nb = nbformat.read(lecture, as_version=4)
+    training = next(
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "build_budget_autoencoder()" in c.source and not c.metadata.get("aelib")
+    )
+    assert training.outputs, "the lecture stores the reference run's output"
+    student = next(c for c in student_notebook(nb, lecture).cells if c.id == training.id)
+    assert (student.outputs, student.execution_count) == ([], None)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # a model id, new on every run
+
+
+def _shown(outputs: list) -> list:
+    """What a cell shows: its streams, joined per stream, and each error's name and rich output's data."""
+    shown = []
+    for output in outputs:
+        if output.output_type == "stream":
+            if shown and shown[-1][:2] == ("stream", output.name):
+                shown[-1] = ("stream", output.name, shown[-1][2] + output.text)
+            else:
+                shown.append(("stream", output.name, output.text))
+        elif output.output_type == "error":
+            shown.append(("error", output.ename))
+        else:
+            shown.append((output.output_type, {k: v for k, v in output.get("data", {}).items() if k != WIDGET_VIEW}))
+    return shown
+
+
+def _unearned(student: nbformat.NotebookNode, run: nbformat.NotebookNode) -> list[str]:
+    """Return the cells of `student` that store output although, in `run` (the copy executed), they raised or differ.
+
+    Before the first solution cell no output can depend on a solution, and an unchecked cell's
+    output there depends on the profile (stored at `full`, run at `quick`): only raising counts.
+    """
+    first_solution = next(i for i, c in enumerate(student.cells) if "solution" in c.metadata.get("aelib", {}))
+    unearned = []
+    for index, (stored, ran) in enumerate(zip(student.cells, run.cells, strict=True)):
+        if stored.cell_type != "code" or not stored.outputs:
+            continue
+        raised = any(o.output_type == "error" for o in ran.outputs)
+        comparable = index >= first_solution or stored.source.startswith(CHECK_MARKER)
+        if raised or (comparable and _shown(ran.outputs) != _shown(stored.outputs)):
+            first_line = stored.source.splitlines()[0] if stored.source else ""
+            unearned.append(f"cell {index} ({stored.get('id')}, {'raises' if raised else 'differs'}): {first_line}")
+    return unearned
+
+
+def test_unearned_finds_a_cell_that_raises_or_differs():
+    student = _notebook("x = 1", SOLUTION_CELL, "print(build())", "print(2)", "print(3)")
+    run = copy.deepcopy(student)
+    run.cells[2].outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="", traceback=[])]
+    run.cells[3].outputs = [nbformat.v4.new_output("stream", text="something else\n")]
+    run.cells[4].outputs = [
+        nbformat.v4.new_output("stream", text="output "),
+        nbformat.v4.new_output("stream", text="4\n"),
+    ]
+    assert [line.split(" (")[0] for line in _unearned(student, run)] == ["cell 2", "cell 3"]
+    run.cells[0].outputs = [nbformat.v4.new_output("stream", text="x is 1 at this profile\n")]
+    assert len(_unearned(student, run)) == 2, "before the first solution, an unchecked cell's output may differ"
+    student.cells[0].source = f"{CHECK_MARKER}\n{student.cells[0].source}"
+    assert len(_unearned(student, run)) == 3, "a checked cell's output must not differ anywhere"
+
+
+@pytest.fixture(scope="module", params=LECTURES, ids=[p.name for p in LECTURES])
+def student_run(request, tmp_path_factory) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """Return a lecture's student copy and the same copy executed at `quick`, its stubs raising (once per copy)."""
+    lecture = request.param
+    student = student_notebook(nbformat.read(lecture, as_version=4), lecture)
+    run = copy.deepcopy(student)
+    env = {**os.environ, "AELIB_PROFILE": "quick", "AELIB_PROGRESS": "0"}
+    cwd = tmp_path_factory.mktemp(lecture.stem)  # whatever the copy writes stays out of the repository
+    execute_notebook(run, timeout=600, cwd=str(cwd), env=env, allow_errors=True)
+    return student, run
+
+
+def test_student_copy_stores_no_output_its_run_does_not_give(student_run):
+    student, run = student_run
+    unrun = [c.get("id") for c in run.cells if c.cell_type == "code" and c.execution_count is None]
+    assert not unrun, f"cells that did not run: {unrun}"
+    unearned = _unearned(student, run)
+    assert not unearned, "outputs that depend on a solution, stored in the student copy:\n" + "\n".join(unearned)
 
 
 def test_committed_student_copies_and_book_page_are_up_to_date(tmp_path):

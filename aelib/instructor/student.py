@@ -5,6 +5,18 @@ A student copy is the lecture with every solution taken out: the lines from
 at the same indentation, and solution cells lose their outputs. Check cells keep their
 ids and metadata (which `aelib-grade` finds them by) but lose their outputs: a student
 never sees a verdict they did not earn; the grader keeps the reference lectures.
+
+No other cell whose output depends on a solution keeps its output either (a model that
+the solution built and trained, say). Which cells those are is read from the code, not
+by running it, so that writing the copies takes a second and gives the same copies on
+every machine: a cell depends on a solution when it reads a name that a solution cell,
+or a cell that depends on one, binds or reads (read: it may have changed it). Names
+bound by imports (modules) and builtins carry nothing. A cell that does not parse as
+Python after a solution makes every later cell depend on it. tests/test_student.py runs
+each copy, stubs raising, and checks that every cell whose output then differs or that
+raises has no stored output: it catches what reading names cannot see (a solution that
+draws from a shared random generator, say).
+
 Everything else stays as it is. The Colab badge points at the copy itself. The copies
 go to `student/` (committed, so that students can open them on Colab), and a book page
 lists them with Colab and download links.
@@ -13,6 +25,8 @@ lists them with Colab and download links.
 from __future__ import annotations
 
 import argparse
+import ast
+import builtins
 import copy
 import re
 import sys
@@ -24,7 +38,7 @@ from nbformat import NotebookNode
 from ..conventions import SOLUTION_BEGIN, SOLUTION_END, is_check_cell, solution_of
 from .submission import lecture_id
 
-__all__ = ["strip_solutions", "student_notebook", "student_page", "write_student_copies", "main"]
+__all__ = ["strip_solutions", "solution_dependent", "student_notebook", "student_page", "write_student_copies", "main"]
 
 PUBLISHED_DIR = "student"  # where the copies live in the repository, for their Colab links
 _COLAB_LINK = re.compile(
@@ -83,9 +97,78 @@ def student_notebook(nb: NotebookNode, path: str | Path) -> NotebookNode:
             except SolutionMarkerError as err:
                 raise SolutionMarkerError(f"{where}: {err}") from None
             _clear(cell)
-        elif is_check_cell(cell):
+    for cell, dependent in zip(student.cells, solution_dependent(nb.cells), strict=True):
+        if dependent:
             _clear(cell)
     return student
+
+
+def solution_dependent(cells: list[NotebookNode]) -> list[bool]:
+    """Return, for each cell, whether its output may depend on a solution (solution and check cells do)."""
+    names = [_names(cell.source) if cell.cell_type == "code" else None for cell in cells]
+    modules = set().union(*(found[2] for found in names if found))  # names that some cell binds by an import
+    tainted: set[str] = set()
+    after_solution = unreadable = False
+    dependent = []
+    for cell, found in zip(cells, names, strict=True):
+        if cell.cell_type != "code":
+            dependent.append(False)
+            continue
+        is_solution = bool(solution_of(cell)) or SOLUTION_BEGIN in cell.source
+        after_solution = after_solution or is_solution
+        unreadable = unreadable or (after_solution and found is None)  # not Python (a magic): it may touch anything
+        bound, read, _ = found or (set(), set(), set())
+        depends = is_solution or is_check_cell(cell) or unreadable or bool(read & tainted)
+        if depends:
+            tainted |= (bound | read) - modules - _BUILTINS
+        dependent.append(depends)
+    return dependent
+
+
+_BUILTINS = frozenset(dir(builtins))
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SCOPES = (*_DEFINITIONS, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)  # own local names
+
+
+def _names(source: str) -> tuple[set[str], set[str], set[str]] | None:
+    """Return the global names a cell binds, the names it reads (in nested scopes too), and those it imports.
+
+    None if the cell is not Python.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    bound, imported = set(), set()
+    read = {
+        node.target.id if isinstance(node, ast.AugAssign) else node.id
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load))
+        or (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name))
+    }
+    for node in ast.walk(tree):  # a function may bind globals when it runs; walrus targets leak from comprehensions
+        if isinstance(node, ast.Global):
+            bound.update(node.names)
+        elif isinstance(node, ast.NamedExpr):
+            bound.add(node.target.id)
+    stack = [tree]
+    while stack:
+        for node in ast.iter_child_nodes(stack.pop()):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, _DEFINITIONS):
+                bound.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                bound.add(node.id)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                bound.add(node.rest)
+            if not isinstance(node, _SCOPES):
+                stack.append(node)
+    return bound, read, imported
 
 
 def _clear(cell: NotebookNode) -> None:
