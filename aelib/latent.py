@@ -53,12 +53,13 @@ def plot_code_views(
     labels: Sequence[int] | np.ndarray | torch.Tensor,
     *,
     title: str | None = None,
+    axis_labels: tuple[str, str] = ("1st principal component", "2nd principal component"),
     size: float = 4.2,
 ) -> Figure:
     """Draw one scatter plot per entry of `views` (title -> (N, 2) points), coloured by `labels` (N,) 0-9.
 
     One shared legend names the ten classes; points are drawn small and half-transparent
-    so that dense clusters stay readable.
+    so that dense clusters stay readable. `axis_labels` name the two coordinates.
     """
     labels = np.asarray(torch.as_tensor(labels).cpu())
     points = {name: np.asarray(torch.as_tensor(v).detach().cpu(), dtype=float) for name, v in views.items()}
@@ -74,6 +75,7 @@ def plot_code_views(
             at = labels == digit
             ax.scatter(v[at, 0], v[at, 1], s=6, alpha=0.6, color=cmap(digit), label=str(digit), linewidths=0)
         ax.set_title(name, fontsize="medium")
+        ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])
         ax.set_xticks([])
         ax.set_yticks([])
     handles, names = axes[0, 0].get_legend_handles_labels()
