@@ -22,7 +22,7 @@ from torch.optim.adam import adam
 
 from .graphs import GraphedStep
 from .runtime import get_device
-from .training import History, _check_shapes, _show_progress
+from .training import History, _check_shapes, _show_progress, train_autoencoder
 
 __all__ = ["train_together"]
 
@@ -74,6 +74,7 @@ def train_together(
     device: str | torch.device | None = None,
     progress: bool | None = None,
     graph: bool | None = None,
+    batched: bool | None = None,
 ) -> list[History]:
     """Train M models of one architecture at once, each as `train_autoencoder(model, ..., seed=seeds[m])` would.
 
@@ -83,6 +84,10 @@ def train_together(
         seeds: M seeds, one per model: the order of its batches.
         test_images: if given, each model's test loss is measured after every epoch.
         graph: replay each step as a CUDA graph (`aelib.graphs`); None means on a GPU.
+        batched: train the M models as one batched model; None means on a GPU. On a CPU the
+            arithmetic, not the launch overhead, sets the pace, and a batched matrix product
+            of M models splits less evenly over the cores than M products one after another:
+            there the models train in turn, with `train_autoencoder` (benchmarks/bench_training.py).
 
     Returns:
         One History per model. Each model gets its trained weights back, on `device`, in eval mode.
@@ -95,6 +100,14 @@ def train_together(
     if len(images) != len(models):
         raise ValueError(f"got {len(images)} image tensors for {len(models)} models: give one tensor, or one per model")
     device = get_device(device)
+    if not (device.type == "cuda" if batched is None else batched):
+        return [
+            train_autoencoder(
+                model, x, num_epochs=num_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                test_images=test_images, device=device, seed=seed, progress=progress, graph=graph,
+            )
+            for model, x, seed in zip(models, images, seeds, strict=True)
+        ]  # fmt: skip
     x_all = (train_images if shared else torch.cat(images)).to(device)  # (sum N_m, ...) or the shared (N, ...)
     sizes = [len(x) for x in images]
     offsets = [0] * len(models) if shared else [sum(sizes[:m]) for m in range(len(models))]

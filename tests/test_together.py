@@ -30,7 +30,9 @@ def conv(seed: int) -> nn.Module:
 
 
 def max_weight_gap(a: nn.Module, b: nn.Module) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    return max(
+        (p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_three_seeds_together_learn_what_each_learns_alone():
@@ -41,7 +43,9 @@ def test_three_seeds_together_learn_what_each_learns_alone():
         for m, s in zip(alone, seeds, strict=True)
     ]  # 300 images in batches of 64: the last batch of each epoch has 44
     together = [fc(s) for s in seeds]
-    got = aelib.train_together(together, IMAGES, num_epochs=2, batch_size=64, seeds=seeds, test_images=TEST)
+    got = aelib.train_together(
+        together, IMAGES, num_epochs=2, batch_size=64, seeds=seeds, test_images=TEST, batched=True
+    )
     for a, b, h, g in zip(alone, together, expected, got, strict=True):
         assert max_weight_gap(a, b) < 1e-12
         assert g.train_loss == pytest.approx(h.train_loss, rel=1e-12)
@@ -58,15 +62,23 @@ def test_models_with_data_of_different_sizes_each_take_their_own_number_of_steps
         aelib.train_autoencoder(m, x, num_epochs=2, batch_size=16, seed=0) for m, x in zip(alone, images, strict=True)
     ]
     together = [conv(0) for _ in sizes]
-    got = aelib.train_together(together, images, num_epochs=2, batch_size=16, seeds=[0, 0, 0])
+    got = aelib.train_together(together, images, num_epochs=2, batch_size=16, seeds=[0, 0, 0], batched=True)
     for a, b, h, g in zip(alone, together, expected, got, strict=True):
         assert max_weight_gap(a, b) < 1e-12
         assert g.train_loss == pytest.approx(h.train_loss, rel=1e-12)
 
 
+def test_on_a_cpu_the_models_train_in_turn_by_default_exactly_as_alone():
+    alone, together = [fc(s) for s in (0, 1)], [fc(s) for s in (0, 1)]
+    expected = [aelib.train_autoencoder(m, IMAGES, num_epochs=1, batch_size=64, seed=s) for m, s in zip(alone, (0, 1))]  # noqa: B905
+    got = aelib.train_together(together, IMAGES, num_epochs=1, batch_size=64, seeds=[0, 1], device="cpu")
+    assert all(max_weight_gap(a, b) == 0 for a, b in zip(alone, together, strict=True))
+    assert [h.train_loss for h in got] == [h.train_loss for h in expected]
+
+
 def test_other_architectures_or_a_missing_seed_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="copies of one architecture"):
-        aelib.train_together([fc(0, 8), fc(0, 9)], IMAGES, num_epochs=1, seeds=[0, 1])
+        aelib.train_together([fc(0, 8), fc(0, 9)], IMAGES, num_epochs=1, seeds=[0, 1], batched=True)
     with pytest.raises(ValueError, match="one seed per model: got 2 models and 1 seeds"):
         aelib.train_together([fc(0), fc(1)], IMAGES, num_epochs=1, seeds=[0])
 
