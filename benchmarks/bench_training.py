@@ -1,5 +1,6 @@
 """Time one training epoch three ways: the lecture's DataLoader loop, `aelib.train_autoencoder`, and
-`aelib.train_together` training three seeds at once (its time divided by three, per model).
+`aelib.train_together` training three seeds at once as one batched model (its time divided by three,
+per model; batched on the CPU too, where train_together itself would train them in turn).
 
 Run it with `make bench`, or `python benchmarks/bench_training.py --help`.
 
@@ -173,7 +174,9 @@ def together_runner(spec: Model, images: torch.Tensor, device: torch.device) -> 
         torch.manual_seed(seed)
         models.append(spec.build())
     seeds = list(range(SEEDS))
-    aelib.train_together(models, images[: 4 * BATCH_SIZE], num_epochs=1, seeds=seeds, device=device, progress=False)
+    aelib.train_together(
+        models, images[: 4 * BATCH_SIZE], num_epochs=1, seeds=seeds, device=device, progress=False, batched=True
+    )
     epoch = 0
 
     def run() -> float:
@@ -181,7 +184,9 @@ def together_runner(spec: Model, images: torch.Tensor, device: torch.device) -> 
         epoch += 1
         synchronize(device)
         start = time.perf_counter()
-        aelib.train_together(models, images, num_epochs=1, seeds=[s + epoch for s in seeds], device=device)
+        aelib.train_together(
+            models, images, num_epochs=1, seeds=[s + epoch for s in seeds], device=device, batched=True
+        )
         synchronize(device)
         return (time.perf_counter() - start) / SEEDS
 
