@@ -336,15 +336,30 @@ def _rendered_cell(cell: nbformat.NotebookNode) -> nodes.container:
     return container
 
 
+def test_the_book_hides_what_a_solution_made_in_lecture_3():
+    nb = nbformat.read(ROOT / "lectures" / "03_conv_autoencoder.ipynb", as_version=4)
+    document = nodes.section()
+    document += [_rendered_cell(c) for c in nb.cells if c.cell_type == "code"]
+    _book_extension().hide_solutions(document)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    (budget,) = [container for container, c in zip(document.children, code, strict=True) if c.id == "c3a1d0fd"]
+    assert [p["nb_element"] for p in budget.children] == ["cell_code_source"], (
+        "the reference model's numbers stay hidden"
+    )
+
+
 def test_the_book_shows_exercises_without_solutions_or_verdicts():
     nb = nbformat.read(FIXTURE, as_version=4)
     document = nodes.section()
     document += [_rendered_cell(c) for c in nb.cells if c.cell_type == "code"]
-    assert _book_extension().hide_solutions(document) == 6
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    dependent = solution_dependent(code)
+    assert _book_extension().hide_solutions(document) == sum(dependent) >= 6
     student = [c for c in student_notebook(nb, FIXTURE).cells if c.cell_type == "code"]
-    for container, cell in zip(document.children, student, strict=True):
+    for container, cell, hidden in zip(document.children, student, dependent, strict=True):
         parts = [p["nb_element"] for p in container.children]
         assert container.children[0].astext() == cell.source
-        assert parts == (["cell_code_source"] if "aelib" in cell.metadata else ["cell_code_source", "cell_code_output"])
+        assert parts == (["cell_code_source"] if hidden else ["cell_code_source", "cell_code_output"])
+        assert hidden or "aelib" not in cell.metadata
     assert SOLUTION_BEGIN not in document.astext()
     assert document.astext().count("Exercise 1.1: correct") == 1, "only the config cell's made-up output is left"

@@ -3,7 +3,8 @@
 The lectures are committed with their solutions (the grader needs them), and the book
 renders the committed notebooks. This transform rewrites each solution cell's code as
 `aelib-student` does (the lines between the solution markers become
-`raise NotImplementedError(...)`) and drops the outputs of solution and check cells, so
+`raise NotImplementedError(...)`) and drops the outputs of every cell that may depend on a solution
+(`aelib.instructor.student.solution_dependent`), so
 that a page never shows a solution or an `Exercise N.k: correct` that the reader did not
 earn. The notebooks themselves are not changed.
 """
@@ -11,11 +12,12 @@ earn. The notebooks themselves are not changed.
 from __future__ import annotations
 
 from docutils import nodes
+from nbformat import NotebookNode
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 
-from aelib.conventions import exercise_of, solution_of
-from aelib.instructor.student import strip_solutions
+from aelib.conventions import solution_of
+from aelib.instructor.student import solution_dependent, strip_solutions
 
 
 def _cells(document: nodes.Node):
@@ -25,12 +27,23 @@ def _cells(document: nodes.Node):
             yield node, {"metadata": node.get("cell_metadata") or {}, "cell_type": "code"}
 
 
+def _source(cell: nodes.Node) -> str:
+    """Return a rendered code cell's source, the text of its input block."""
+    for part in cell.findall(nodes.container):
+        if part.get("nb_element") == "cell_code_source":
+            return "".join(block.astext() for block in part.findall(nodes.literal_block))
+    return ""
+
+
 def hide_solutions(document: nodes.Node) -> int:
-    """Strip a notebook page's solutions, clear its solution and check cells' outputs; return how many cells changed."""
+    """Strip a notebook page's solutions, and clear the outputs of every cell that may depend on one (as the
+    student copy does: solution and check cells, and the cells that use what they made); return how many changed."""
+    cells = list(_cells(document))
+    as_cells = [NotebookNode({**as_cell, "source": _source(cell)}) for cell, as_cell in cells]
     changed = 0
-    for cell, as_cell in _cells(document):
-        solution, check = solution_of(as_cell), exercise_of(as_cell)
-        if solution is None and check is None:
+    for (cell, as_cell), dependent in zip(cells, solution_dependent(as_cells), strict=True):
+        solution = solution_of(as_cell)
+        if not dependent:
             continue
         for part in list(cell.findall(nodes.container)):
             if part.get("nb_element") == "cell_code_output":
