@@ -28,8 +28,9 @@ import pytest
 KERNEL_DIED = "Kernel died before replying to kernel_info"  # jupyter_client's words, before any cell has run
 KERNEL_SILENT = "Kernel didn't respond in"  # jupyter_client's words when the start-up timeout ran out
 KERNEL_START_ATTEMPTS = 3
-# Measured on a shared 2-core machine: a kernel answers kernel_info 0.6-0.9 s after it is
-# started with the load average at 5.5 (test runs beside it); one silent for 30 s is stuck.
+# Measured on a shared 2-core machine: a kernel answers kernel_info 0.6-1.0 s after it is
+# started, with the load average at 4-5.5 (`make test` and other test runs beside it); one
+# silent for 30 s is stuck.
 KERNEL_START_TIMEOUT = 30
 
 
