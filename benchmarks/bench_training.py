@@ -145,11 +145,8 @@ def lecture_runner(spec: Model, dataset: Dataset, device: torch.device) -> Calla
     return run
 
 
-def aelib_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Callable[[], float]:
-    """Return a function that trains one model for one more epoch with `train_autoencoder` and returns the seconds."""
-    torch.manual_seed(0)
-    model = spec.build()
-    aelib.train_autoencoder(model, images[: 4 * BATCH_SIZE], num_epochs=1, device=device, progress=False)
+def epoch_runner(train: Callable[[int], object], device: torch.device, per: int = 1) -> Callable[[], float]:
+    """Return a function that calls `train(epoch)` for the next epoch and returns its seconds (divided by `per`)."""
     epoch = 0
 
     def run() -> float:
@@ -157,40 +154,41 @@ def aelib_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Cal
         epoch += 1
         synchronize(device)
         start = time.perf_counter()
-        aelib.train_autoencoder(model, images, num_epochs=1, device=device, seed=epoch, progress=False)
+        train(epoch)
         synchronize(device)
-        return time.perf_counter() - start
+        return (time.perf_counter() - start) / per
 
     return run
+
+
+def aelib_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Callable[[], float]:
+    """Return a function that trains one model for one more epoch with `train_autoencoder` and returns the seconds."""
+    torch.manual_seed(0)
+    model = spec.build()
+    aelib.train_autoencoder(model, images[: 4 * BATCH_SIZE], num_epochs=1, device=device, progress=False)
+    return epoch_runner(
+        lambda epoch: aelib.train_autoencoder(model, images, num_epochs=1, device=device, seed=epoch, progress=False),
+        device,
+    )
 
 
 SEEDS = 3  # models trained together by the third path, as lecture 1's sweep trains each code size
 
 
 def together_runner(spec: Model, images: torch.Tensor, device: torch.device) -> Callable[[], float]:
-    """Return a function that trains SEEDS models together for one more epoch and returns the seconds per model."""
+    """Return a function that trains SEEDS models as one batched model for one more epoch; seconds per model."""
     models = []
     for seed in range(SEEDS):
         torch.manual_seed(seed)
         models.append(spec.build())
     seeds = list(range(SEEDS))
-    aelib.train_together(
-        models, images[: 4 * BATCH_SIZE], num_epochs=1, seeds=seeds, device=device, progress=False, batched=True
-    )
-    epoch = 0
 
-    def run() -> float:
-        nonlocal epoch
-        epoch += 1
-        synchronize(device)
-        start = time.perf_counter()
-        aelib.train_together(
-            models, images, num_epochs=1, seeds=[s + epoch for s in seeds], device=device, batched=True
-        )
-        synchronize(device)
-        return (time.perf_counter() - start) / SEEDS
+    def train(epoch: int, x: torch.Tensor = images) -> None:
+        shifted = [s + epoch for s in seeds]
+        aelib.train_together(models, x, num_epochs=1, seeds=shifted, device=device, progress=False, batched=True)
 
-    return run
+    train(0, images[: 4 * BATCH_SIZE])  # warm-up
+    return epoch_runner(train, device, per=SEEDS)
 
 
 def training_flops_per_image(spec: Model, device: torch.device) -> float:
