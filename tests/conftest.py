@@ -67,6 +67,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 # (--dist loadscope) in this order (--no-loadscope-reorder), so the two that grade
 # notebooks in sandboxes start at once, one on each worker, and short modules fill the end.
 LONGEST_FIRST = (
+    "test_student.py",  # runs every student copy once (minutes)
     "test_grading.py",
     "test_grading_attacks.py",
     "test_kernel_starts.py",
