@@ -124,9 +124,7 @@ def evaluate_mse(
 def _adam(model: nn.Module, lr: float, weight_decay: float, capturable: bool = False) -> torch.optim.Optimizer:
     """Return Adam with the fused kernel (one call updates every parameter) where PyTorch has one."""
     try:
-        return torch.optim.Adam(
-            model.parameters(), lr=lr, weight_decay=weight_decay, fused=True, capturable=capturable
-        )
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True, capturable=capturable)
     except (RuntimeError, ValueError):  # an older PyTorch (CPU fused Adam came in 2.4) or an unsupported device
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, capturable=capturable)
 
