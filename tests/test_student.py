@@ -254,24 +254,34 @@ def test_unearned_finds_a_cell_that_raises_or_differs():
     assert len(_unearned(student, run)) == 3, "a checked cell's output must not differ anywhere"
 
 
-@pytest.fixture(scope="module", params=LECTURES, ids=[p.name for p in LECTURES])
-def student_run(request, tmp_path_factory) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    """Return a lecture's student copy and the same copy executed at `quick`, its stubs raising (once per copy)."""
-    lecture = request.param
-    student = student_notebook(nbformat.read(lecture, as_version=4), lecture)
-    run = copy.deepcopy(student)
-    env = {**os.environ, "AELIB_PROFILE": "quick", "AELIB_PROGRESS": "0"}
-    cwd = tmp_path_factory.mktemp(lecture.stem)  # whatever the copy writes stays out of the repository
-    execute_notebook(run, timeout=600, cwd=str(cwd), env=env, allow_errors=True)
-    return student, run
+class StudentRun:
+    """Run one lecture's student copy at `quick`, its stubs raising, once; its tests are one xdist scope."""
+
+    lecture: Path
+
+    @pytest.fixture(scope="class")
+    def student_run(self, tmp_path_factory) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+        """Return the lecture's student copy and the same copy executed."""
+        student = student_notebook(nbformat.read(self.lecture, as_version=4), self.lecture)
+        run = copy.deepcopy(student)
+        env = {**os.environ, "AELIB_PROFILE": "quick", "AELIB_PROGRESS": "0"}
+        cwd = tmp_path_factory.mktemp(self.lecture.stem)  # whatever the copy writes stays out of the repository
+        execute_notebook(run, timeout=600, cwd=str(cwd), env=env, allow_errors=True)
+        return student, run
+
+    def test_student_copy_stores_no_output_its_run_does_not_give(self, student_run):
+        student, run = student_run
+        unrun = [c.get("id") for c in run.cells if c.cell_type == "code" and c.execution_count is None]
+        assert not unrun, f"cells that did not run: {unrun}"
+        unearned = _unearned(student, run)
+        assert not unearned, "outputs that depend on a solution, stored in the student copy:\n" + "\n".join(unearned)
 
 
-def test_student_copy_stores_no_output_its_run_does_not_give(student_run):
-    student, run = student_run
-    unrun = [c.get("id") for c in run.cells if c.cell_type == "code" and c.execution_count is None]
-    assert not unrun, f"cells that did not run: {unrun}"
-    unearned = _unearned(student, run)
-    assert not unearned, "outputs that depend on a solution, stored in the student copy:\n" + "\n".join(unearned)
+# One class per lecture, so that `--dist loadscope` runs the copies on different workers.
+for _lecture in LECTURES:
+    globals()[f"TestStudentCopy_{_lecture.stem}"] = type(
+        f"TestStudentCopy_{_lecture.stem}", (StudentRun,), {"lecture": _lecture}
+    )
 
 
 def test_committed_student_copies_and_book_page_are_up_to_date(tmp_path):
