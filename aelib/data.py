@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import runtime  # noqa: F401  (flushes denormal floats before the first parallel operation)
+
 __all__ = [
     "ImageData",
     "DatasetFileError",

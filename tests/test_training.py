@@ -227,3 +227,11 @@ def test_progress_is_off_outside_terminals_and_kernels(
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     train_autoencoder(fc(5), images[:128], num_epochs=2, device="cpu")
     assert capsys.readouterr().err == ""
+
+
+def test_aelib_makes_the_cpu_flush_denormal_floats_to_zero():
+    """Lecture 1's sweep at `full` slowed down epoch by epoch as weights decayed into denormals."""
+    import aelib.runtime  # noqa: F401  (every lecture imports it through aelib.set_seed)
+
+    assert (torch.tensor([1e-40]) * 1.0).item() == 0.0, "1e-40 is below float32's normal range: flushed"
+    assert (torch.tensor([1e-37]) * 1.0).item() != 0.0, "a normal float stays"
