@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .cache_keys import FORMAT, clip, key_of, key_parts, state_digest
-from .data import default_root
+from .data import default_root, shown_path
 from .runtime import get_device
 from .together import train_together
 from .training import History, count_parameters, train_autoencoder
@@ -242,9 +242,4 @@ def _why_not_written(path: Path, err: Exception) -> str:
 
 def _shown(path: Path) -> str:
     """Return `path` as the user would name it: under $AELIB_CACHE or ~, not this machine's absolute path."""
-    if os.environ.get("AELIB_CACHE") and path.parent == model_cache_dir():
-        return f"$AELIB_CACHE/{path.name}"
-    try:
-        return f"~/{path.relative_to(Path.home())}"
-    except ValueError:
-        return str(path)
+    return shown_path(path, "AELIB_CACHE")

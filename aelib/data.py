@@ -95,9 +95,9 @@ def default_root() -> Path:
     return Path(os.environ.get("AELIB_DATA") or Path.home() / ".cache" / "aelib")
 
 
-def shown_path(path: Path) -> str:
-    """Return `path` as a user names it, under `$AELIB_DATA` or `~`, not as this machine's absolute path."""
-    for prefix, folder in (("$AELIB_DATA", os.environ.get("AELIB_DATA")), ("~", Path.home())):
+def shown_path(path: Path, variable: str = "AELIB_DATA") -> str:
+    """Return `path` as a user names it, under `$variable` or `~`, not as this machine's absolute path."""
+    for prefix, folder in ((f"${variable}", os.environ.get(variable)), ("~", Path.home())):
         if folder and Path(path).is_relative_to(folder):
             return f"{prefix}/{Path(path).relative_to(folder)}"
     return str(path)
