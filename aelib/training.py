@@ -178,6 +178,7 @@ def train_autoencoder(
     batch_size: int = 128,
     lr: float = 1e-3,
     weight_decay: float = 1e-5,
+    loss: nn.Module | None = None,
     test_images: torch.Tensor | None = None,
     train_targets: torch.Tensor | None = None,
     test_targets: torch.Tensor | None = None,
@@ -193,6 +194,8 @@ def train_autoencoder(
     Args:
         model: maps a batch (B, ...) to a batch of the same shape.
         train_images: (N, ...) inputs, e.g. (N, 1, 28, 28).
+        loss: the training loss, `loss(x_hat, target)`; None means `nn.MSELoss()`, the
+            lecture's. The test loss is the MSE whatever the training loss.
         test_images: if given, the test loss is measured after every epoch.
         train_targets, test_targets: what to reconstruct, if not the inputs themselves
             (clean images for a denoising or super-resolution autoencoder).
@@ -205,7 +208,7 @@ def train_autoencoder(
             results equal the plain step's up to float rounding.
 
     Returns:
-        History with per-epoch `train_loss` and `test_loss` (mean over images). The model is
+        History with per-epoch `train_loss` (of `loss`) and `test_loss` (MSE), means over images. The model is
         left on `device` and in eval mode, ready to reconstruct; call `model.train()` to go on.
     """
     snapshot_epochs = _snapshot_epochs(snapshots, num_epochs)
@@ -221,7 +224,7 @@ def train_autoencoder(
         x_all = x_all.contiguous(memory_format=torch.channels_last)
     graph = device.type == "cuda" if graph is None else graph
     optimizer = _adam(model, lr, weight_decay, capturable=graph)
-    distance = nn.MSELoss()
+    distance = nn.MSELoss() if loss is None else loss
     step = _graphed_step(model, optimizer, distance) if graph else None
     generator = torch.Generator().manual_seed(seed)  # shuffling, on the CPU, as a seeded DataLoader does
     noise_generator = torch.Generator(device=device).manual_seed(seed)  # `corrupt`, beside the data

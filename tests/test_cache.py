@@ -165,6 +165,7 @@ CHANGES: dict[str, Callable[[pytest.MonkeyPatch], tuple[nn.Module, dict]]] = {
     "batch_size": lambda mp: (make(), {"batch_size": 16}),
     "lr": lambda mp: (make(), {"lr": 1e-2}),
     "weight_decay": lambda mp: (make(), {"weight_decay": 0.0}),
+    "loss": lambda mp: (make(), {"loss": nn.L1Loss()}),
     "seed": lambda mp: (make(), {"seed": 1}),
     "train images (one pixel)": lambda mp: (make(), {"train_images": changed_pixel(X)}),
     "test images (one pixel)": lambda mp: (make(), {"test_images": changed_pixel(X_TEST)}),

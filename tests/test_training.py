@@ -28,7 +28,12 @@ def fc(latent_dim: int = 5, seed: int = 0) -> aelib.FCAutoencoder:
 
 
 def reference_epochs(
-    model: nn.Module, images: torch.Tensor, num_epochs: int, seed: int = 0, batch_size: int = 128
+    model: nn.Module,
+    images: torch.Tensor,
+    num_epochs: int,
+    seed: int = 0,
+    batch_size: int = 128,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.mse_loss,
 ) -> list[float]:
     """The lecture's loop in plain PyTorch (default Adam, contiguous layout) in train_autoencoder's documented order."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
@@ -39,13 +44,27 @@ def reference_epochs(
         total = 0.0
         for i in range(0, len(images), batch_size):
             x = images[perm[i : i + batch_size]]
-            loss = nn.functional.mse_loss(model(x), x)
+            loss = loss_fn(model(x), x)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.item() * len(x)
         losses.append(total / len(images))
     return losses
+
+
+def test_the_loss_is_what_training_minimises_and_the_test_loss_stays_the_mse(images: torch.Tensor) -> None:
+    torch.manual_seed(0)
+    model = aelib.ConvAutoencoder(final_activation=nn.Sigmoid)
+    reference = copy.deepcopy(model)
+    subset, held_out = images[:300], images[300:364]
+    history = train_autoencoder(
+        model, subset, num_epochs=2, loss=nn.BCELoss(), test_images=held_out, device="cpu", seed=3, progress=False
+    )
+    expected = reference_epochs(reference, subset, num_epochs=2, seed=3, loss_fn=nn.functional.binary_cross_entropy)
+    torch.testing.assert_close(history.train_loss, expected, rtol=1e-4, atol=1e-6)
+    assert history.test_loss[-1] == pytest.approx(evaluate_mse(model, held_out), rel=1e-6)
+    assert history.test_loss[-1] < 0.5 * history.train_loss[-1], "the test loss is the MSE, not the larger BCE"
 
 
 def test_loss_decreases(images: torch.Tensor) -> None:
