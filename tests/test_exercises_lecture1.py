@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from aelib.exercises import lecture1 as ex
+from aelib.exercises.lecture1 import budgets
+from aelib.exercises.lecture1.dead_units import DEAD_MODEL_LOSS, REVIVE_DEAD_UNITS, plateau_inputs, revive_inputs
+from aelib.exercises.running import ask, problem
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "lectures" / "01_autoencoders.ipynb"
 
@@ -60,9 +64,9 @@ def _not_implemented(*args, **kwargs):
     "check, name",
     [
         (ex.check_mse, "mse"),
-        (ex.check_num_parameters, "num_parameters"),
+        (ex.check_revive_dead_units, "revive_dead_units"),
         (ex.check_encode, "encode"),
-        (ex.check_train_step, "train_step"),
+        (ex.check_dead_model_loss, "dead_model_loss"),
     ],
 )
 def test_the_lectures_solutions_pass(capsys, lecture, check, name):
@@ -83,7 +87,8 @@ def test_the_students_prints_and_warnings_stay_out_of_the_verdict(capsys):
 
 
 @pytest.mark.parametrize(
-    "check", [ex.check_mse, ex.check_deep_autoencoder, ex.check_num_parameters, ex.check_encode, ex.check_train_step]
+    "check",
+    [ex.check_mse, ex.check_deep_autoencoder, ex.check_revive_dead_units, ex.check_encode, ex.check_dead_model_loss],
 )
 def test_raising_and_unfinished_answers(capsys, check):
     assert (
@@ -109,23 +114,6 @@ def test_raising_and_unfinished_answers(capsys, check):
 def test_mse_hints(capsys, wrong, hint):
     line = verdict(capsys, ex.check_mse, wrong)
     assert line.startswith("Exercise 1.1: not yet (") and hint in line
-
-
-@pytest.mark.parametrize(
-    "wrong, hint",
-    [
-        (lambda sizes: sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)), "not the biases"),
-        (lambda sizes: sum(a * b + a for a, b in zip(sizes[:-1], sizes[1:], strict=True)), "one bias per output"),
-        (
-            lambda sizes: float(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))),
-            "should return an int",
-        ),
-        (lambda sizes: 8629, "wrong count for layer sizes [784, 128, 25, 128, 784]"),
-    ],
-)
-def test_num_parameters_hints(capsys, wrong, hint):
-    line = verdict(capsys, ex.check_num_parameters, wrong)
-    assert line.startswith("Exercise 1.3: not yet (") and hint in line
 
 
 def _encode_without_eval(model, images):
@@ -232,107 +220,198 @@ def test_deep_autoencoder_verdicts_are_far_from_the_bar(budget_results):
 
 def test_budget_steps_are_counted_not_hard_coded():
     assert ex.budget_steps(ex.DEEP_BUDGET) == 10 * 63  # 2,000 digits in batches of 32: 62 full and one of 16
-    assert ex.budget_steps(ex.STEP_BUDGET) == 5 * 63
 
 
-def _step_without_zero_grad(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+# --- 1.3 revive_dead_units: the diagnosis, then one change per dead unit ---------------------
 
 
-def _step_without_backward(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    optimizer.zero_grad()
-    optimizer.step()
-    return loss.item()
+def _judged(exercise, seed, answer) -> str | None:
+    """Probe and judge as the grader does, on the hidden inputs of `seed` (None: the self-check's)."""
+    return problem(exercise, seed, ask(exercise, seed, lambda: (answer,)))
 
 
-def _step_without_step(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    optimizer.zero_grad()
-    loss.backward()
-    return loss.item()
+def _reviver(*, look=None, dead_when=None, new_bias=None, reset_weights=False, on_copy=False, returns=None):
+    """Return a revive_dead_units with one typical mistake switched on.
+
+    look: how many images the diagnosis looks at; dead_when(z) -> (k,) mask from the ReLU outputs z (N, k);
+    new_bias(weighted, pre, old) -> the new bias of one dead unit from its inputs without and with the bias.
+    """
+
+    def revive_dead_units(model, images):
+        linear = model.encoder[0]
+        with torch.no_grad():
+            pre = linear(images.flatten(1))  # (N, k)
+            z = torch.relu(pre if look is None else pre[:look])
+            dead = dead_when(z) if dead_when else (z == 0).all(dim=0)
+            revived = dead.nonzero().flatten().tolist()
+            weighted = pre - linear.bias
+            bias = linear.bias.clone() if on_copy else linear.bias
+            for unit in revived:
+                if new_bias is None:
+                    bias[unit] = -weighted[:, unit].median()
+                else:
+                    bias[unit] = new_bias(weighted[:, unit], pre[:, unit], linear.bias[unit])
+                if reset_weights:
+                    linear.weight[unit].normal_(0, 0.01)
+        if returns == "mask":
+            return dead
+        if returns == "reversed":
+            return revived[::-1]
+        return revived
+
+    return revive_dead_units
 
 
-def _step_zero_grad_after_backward(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    loss.backward()
-    optimizer.zero_grad(set_to_none=False)
-    optimizer.step()
-    return loss.item()
+REVIVE_MISTAKES = [
+    (_reviver(look=128), "look at every image, not only the first ones"),
+    (_reviver(dead_when=lambda z: z.max(dim=0).values < 1e-3), "a unit is dead only when its output is exactly 0"),
+    (_reviver(new_bias=lambda weighted, pre, old: 0.0), "still dead with a bias of 0"),
+    (_reviver(new_bias=lambda weighted, pre, old: -torch.relu(pre).median()), "still dead with a bias of 0"),
+    (_reviver(new_bias=lambda weighted, pre, old: weighted.median()), "its new bias has the wrong sign"),
+    (_reviver(new_bias=lambda weighted, pre, old: -pre.median()), "inputs that still contain the old bias"),
+    (_reviver(new_bias=lambda weighted, pre, old: 100.0), "should be active on about half of them"),
+    (_reviver(reset_weights=True), "(dead) changed: make one change per dead unit, to its bias only"),
+    (_reviver(on_copy=True), "the model's biases did not change: revive the dead units in the model itself"),
+    (_reviver(returns="mask"), "not a mask"),
+    (lambda model, images: [], "outputs 0 on every one of the"),
+]
 
 
-def _step_returning_tensor(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
+def test_revive_dead_units_mistakes_are_named(capsys):
+    for wrong, hint in REVIVE_MISTAKES:
+        line = verdict(capsys, ex.check_revive_dead_units, wrong)
+        assert line.startswith("Exercise 1.3: not yet (") and hint in line, line
 
 
-def _step_returning_loss_after(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+@pytest.mark.parametrize("seed", [1, 2])
+def test_revive_dead_units_on_hidden_inputs(lecture, seed):
+    """The reference passes and each mistake gets its hint on hidden inputs too, not only on the fixed ones."""
+    assert _judged(REVIVE_DEAD_UNITS, seed, lecture["revive_dead_units"]) is None
+    for wrong, hint in REVIVE_MISTAKES:
+        assert hint in (_judged(REVIVE_DEAD_UNITS, seed, wrong) or "correct"), hint
+
+
+def test_revive_dead_units_names_changes_to_live_units_the_decoder_and_the_order():
+    def also_a_live_bias(model, images):
+        revived = _reviver()(model, images)
+        with torch.no_grad():
+            model.encoder[0].bias[next(u for u in range(len(model.encoder[0].bias)) if u not in revived)] += 0.1
+        return revived
+
+    def also_the_decoder(model, images):
+        with torch.no_grad():
+            model.decoder[0].bias += 0.1
+        return _reviver()(model, images)
+
+    assert len(revive_inputs(None)["dead"]) > 1, "a list of one unit is in order whichever way it is built"
+    assert "is alive: change only the dead units' biases" in _judged(REVIVE_DEAD_UNITS, None, also_a_live_bias)
+    assert _judged(REVIVE_DEAD_UNITS, None, also_the_decoder).startswith("the decoder changed")
+    assert _judged(REVIVE_DEAD_UNITS, None, _reviver(returns="reversed")).startswith("return the indices in increasing")
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2, 3])
+def test_revive_inputs_hold_what_their_hints_say(seed):
+    """Dead units are 0 on every image, even with a bias of 0; the rare unit is on only late; the weak one faintly."""
+    inputs = revive_inputs(seed)
+    model, images = inputs["model"], inputs["images"]
+    linear = model.encoder[0]
     with torch.no_grad():
-        return nn.functional.mse_loss(model(x), x).item()
+        weighted = images.flatten(1) @ linear.weight.T  # (N, k)
+        on = (weighted + linear.bias) > 0
+    n = len(images)
+    assert images.shape[1:] == (1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    assert on.any(dim=0).logical_not().nonzero().flatten().tolist() == inputs["dead"]
+    assert (weighted[:, inputs["dead"]] < 0).all(), "a bias of 0 must not revive a dead unit"
+    rare = on[:, inputs["rare"]].nonzero().flatten()
+    assert 1 <= len(rare) <= 6 and (rare >= n // 2).all()
+    weak = torch.relu(weighted + linear.bias)[:, inputs["weak"]]
+    assert on[:, inputs["weak"]].float().mean() >= 0.2 and weak.max() < 1e-3
+    healthy = [u for u in range(len(linear.bias)) if u not in (*inputs["dead"], inputs["rare"], inputs["weak"])]
+    assert ((on[:, healthy].float().mean(dim=0) - 0.5).abs() <= 0.31).all()
 
 
-def _step_summed(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x, reduction="sum")
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+def test_hidden_inputs_differ_between_seeds():
+    first, second, fixed = revive_inputs(1), revive_inputs(2), revive_inputs(None)
+    assert not torch.equal(first["images"][:50], second["images"][:50])
+    assert not torch.equal(first["model"].encoder[0].weight, second["model"].encoder[0].weight)
+    assert not torch.equal(first["images"][:50], fixed["images"][:50])
+    assert revive_inputs(1)["dead"] == first["dead"] and torch.equal(revive_inputs(1)["images"], first["images"])
+    losses_first, losses_second = plateau_inputs(1), plateau_inputs(2)
+    assert all(not torch.equal(a[:3], b[:3]) for a, b in zip(losses_first, losses_second, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(plateau_inputs(1), losses_first, strict=True))
 
 
-def _step_wrong_target(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), torch.zeros_like(x))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+def test_the_inputs_leave_the_budget_digits_and_the_random_state_alone():
+    train, test = (t.clone() for t in budgets.budget_digits())
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    for seed in (None, 4):
+        revive_inputs(seed)["images"].zero_()
+        for images in plateau_inputs(seed):
+            images.zero_()
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(budgets.budget_digits(), (train, test), strict=True))
 
 
-def _step_in_place(model, x, optimizer):
-    loss = nn.functional.mse_loss(model(x), x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    x.clamp_(0.1, 0.9)
-    return loss.item()
+# --- 1.5 dead_model_loss: the best constant output's MSE ---------------------------------------
 
 
-@pytest.mark.parametrize(
-    "wrong, hint",
-    [
-        (_step_without_zero_grad, "the gradients pile up from step to step: call optimizer.zero_grad()"),
-        (_step_without_backward, "no gradients: call loss.backward()"),
-        (_step_without_step, "call optimizer.step() after loss.backward()"),
-        (_step_zero_grad_after_backward, "before loss.backward(), not after"),
-        (_step_returning_tensor, "return loss.item()"),
-        (_step_returning_loss_after, "computed after the update"),
-        (_step_summed, "sum of the squared errors"),
-        (_step_wrong_target, "compute the loss against the input itself"),
-        (_step_in_place, "changed the batch x in place"),
-    ],
-)
-def test_train_step_hints(capsys, wrong, hint):
-    line = verdict(capsys, ex.check_train_step, wrong)
-    assert line.startswith("Exercise 1.5: not yet (") and hint in line, line
+def _flat(images):
+    return images.flatten(1)
 
 
-def test_train_step_budget_reaches_the_target_with_a_margin(lecture):
-    """The reference step clears the target by a margin; a step that learns too little does not."""
-    test_mse, target = ex.step_budget_test_mse(lecture["train_step"])
-    assert test_mse < 0.95 * target
+DEAD_LOSS_MISTAKES = [
+    (lambda images: (images**2).mean().item(), "all-black output"),
+    (lambda images: ((images - images.mean()) ** 2).mean().item(), "one grey level at every pixel"),
+    (
+        lambda images: ((images - images.mean(dim=(1, 2, 3), keepdim=True)) ** 2).mean().item(),
+        "changes from image to image",
+    ),
+    (lambda images: _flat(images).var(dim=0).mean().item(), "you divided by N - 1"),
+    (lambda images: ((images - images.median(dim=0).values) ** 2).mean().item(), "per-pixel median image"),
+    (lambda images: ((images - images.mean(dim=0)) ** 2).mean().sqrt().item(), "leave out the square root"),
+    (lambda images: (images - images.mean(dim=0)).abs().mean().item(), "mean absolute error"),
+    (lambda images: ((images - images.mean(dim=0)) ** 2).flatten(1).sum(1).mean().item(), "summed over the pixels"),
+    (lambda images: _flat(images).std(dim=0, correction=0).mean().item(), "mean of standard deviations"),
+    (lambda images: _flat(images).var(dim=0, correction=0), "return one number"),
+    (lambda images: images.var(dim=1, correction=0).mean().item(), "a loss of 0 would mean"),
+    (lambda images: ((images.sub_(images.mean(dim=0))) ** 2).mean().item(), "changed the images in place"),
+    (lambda images: "0.07", "return the loss as a finite number, got str"),
+]
 
-    def tiny_lr_step(model, x, optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = 1e-5
-        return lecture["train_step"](model, x, optimizer)
 
-    assert ex.step_budget_test_mse(tiny_lr_step)[0] > target
+def test_dead_model_loss_mistakes_are_named(capsys):
+    for wrong, hint in DEAD_LOSS_MISTAKES:
+        line = verdict(capsys, ex.check_dead_model_loss, wrong)
+        assert line.startswith("Exercise 1.5: not yet (") and hint in line, line
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dead_model_loss_on_hidden_inputs(lecture, seed):
+    assert _judged(DEAD_MODEL_LOSS, seed, lecture["dead_model_loss"]) is None
+    for wrong, hint in DEAD_LOSS_MISTAKES:
+        assert hint in (_judged(DEAD_MODEL_LOSS, seed, wrong) or "correct"), hint
+
+
+def test_dead_model_loss_accepts_float32_tensors_and_numpy_floats(capsys):
+    """The same number in another form is right: a 0-dim float32 tensor, or a NumPy float."""
+    as_tensor = lambda x: ((x - x.mean(dim=0)) ** 2).mean()  # noqa: E731
+    as_numpy = lambda x: np.float32(_flat(x).var(dim=0, correction=0).mean())  # noqa: E731
+    for answer in (as_tensor, as_numpy):
+        assert verdict(capsys, ex.check_dead_model_loss, answer) == "Exercise 1.5: correct"
+
+
+def test_dead_model_loss_is_what_a_trained_dead_model_reaches():
+    """A decoder that sees only zeros, trained to convergence, ends at the predicted floor, and not below it."""
+    images = plateau_inputs(None)[0][:300]
+    x = images.flatten(1)  # (N, 784)
+    decoder = nn.Linear(5, 784)
+    optimizer = torch.optim.SGD(decoder.parameters(), lr=100.0)  # the MSE's gradient on one bias is 2 (b - m) / 784
+    zeros = torch.zeros(len(x), 5)  # the code of a model whose every unit is dead
+    for _ in range(100):
+        loss = nn.functional.mse_loss(decoder(zeros), x)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    floor = ((x.double() - x.double().mean(dim=0)) ** 2).mean().item()
+    assert floor * (1 - 1e-6) <= loss.item() < floor * 1.001  # not below it, but for float32 rounding

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 import aelib
 from aelib.exercises import lecture4 as ex
+from aelib.exercises.lecture4.operating_point import OPERATING_POINT, operating_inputs
+from aelib.exercises.running import ask, problem
 
 
 def verdict(capsys: pytest.CaptureFixture[str], check, solution) -> str:
@@ -43,42 +44,35 @@ def reference_threshold_at_fpr(scores, fpr):
     return float(np.quantile(scores, 1 - fpr, method="inverted_cdf"))
 
 
-def reference_denoising_step(model, optimizer, x, sigma, generator):
-    noisy = aelib.add_gaussian_noise(x, sigma, generator=generator)
-    loss = F.mse_loss(model(noisy), x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+def reference_operating_point(calibration_scores, normal_scores, anomaly_scores, fpr=0.01):
+    threshold = reference_threshold_at_fpr(calibration_scores, fpr)
+    return threshold, float(np.mean(normal_scores > threshold)), float(np.mean(anomaly_scores > threshold))
 
 
-def denoising_step_with(
-    *,
-    input_noisy=True,
-    target_clean=True,
-    clip=True,
-    reduction="mean",
-    zero_grad=True,
-    step=True,
-    item=True,
-    global_rng=False,
-):
-    """Return a denoising step with one typical mistake switched on."""
+def operating_point_with(*, threshold=None, fpr_of=None, recall_of=None, default=0.01, swapped=False):
+    """Return an operating point with one typical mistake switched on.
 
-    def denoising_step(model, optimizer, x, sigma, generator):
-        if global_rng:
-            noisy = (x + sigma * torch.randn(x.shape)).clamp(0, 1)
-        else:
-            noisy = aelib.add_gaussian_noise(x, sigma, generator=generator, clip=clip)
-        loss = F.mse_loss(model(noisy if input_noisy else x), x if target_clean else noisy, reduction=reduction)
-        if zero_grad:
-            optimizer.zero_grad()
-        loss.backward()
-        if step:
-            optimizer.step()
-        return loss.item() if item else loss.detach() * 2
+    threshold(calibration, normal, anomaly, fpr) chooses the threshold; fpr_of and recall_of(t, calibration,
+    normal, anomaly, fpr) measure the rates.
+    """
 
-    return denoising_step
+    def operating_point(calibration_scores, normal_scores, anomaly_scores, fpr=default):
+        scores = calibration_scores, normal_scores, anomaly_scores
+        t = threshold(*scores, fpr) if threshold else reference_threshold_at_fpr(calibration_scores, fpr)
+        false_positives = fpr_of(t, *scores, fpr) if fpr_of else np.mean(normal_scores > t)
+        recall = recall_of(t, *scores, fpr) if recall_of else np.mean(anomaly_scores > t)
+        return (t, recall, false_positives) if swapped else (t, false_positives, recall)
+
+    return operating_point
+
+
+def _sorting_in_place(calibration_scores, normal_scores, anomaly_scores, fpr=0.01):
+    calibration_scores.sort()
+    return reference_operating_point(calibration_scores, normal_scores, anomaly_scores, fpr)
+
+
+def _every(normal, anomaly):
+    return np.concatenate([normal, anomaly])
 
 
 def reference_anomaly_auroc(model, normal_images, anomalous_images):
@@ -142,17 +136,34 @@ CASES = {
         ],
     ),
     "4.4": (
-        ex.check_denoising_step,
-        reference_denoising_step,
+        ex.check_operating_point,
+        reference_operating_point,
         [
-            denoising_step_with(target_clean=False),
-            denoising_step_with(input_noisy=False),
-            denoising_step_with(clip=False),
-            denoising_step_with(reduction="sum"),
-            denoising_step_with(zero_grad=False),
-            denoising_step_with(step=False),
-            denoising_step_with(item=False),
-            denoising_step_with(global_rng=True),
+            operating_point_with(threshold=lambda c, n, a, fpr: reference_threshold_at_fpr(np.r_[c, a], fpr)),
+            operating_point_with(threshold=lambda c, n, a, fpr: reference_threshold_at_fpr(np.r_[c, n], fpr)),
+            operating_point_with(threshold=lambda c, n, a, fpr: reference_threshold_at_fpr(n, fpr)),
+            operating_point_with(default=0.05),
+            operating_point_with(threshold=lambda c, n, a, fpr: reference_threshold_at_fpr(c, 0.01)),
+            operating_point_with(threshold=lambda c, n, a, fpr: float(np.quantile(c, fpr))),
+            operating_point_with(threshold=lambda c, n, a, fpr: float(np.sort(c)[len(c) - int(len(c) * fpr + 1e-9)])),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.mean(n >= t)),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.mean(c > t)),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: fpr),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.mean(_every(n, a) > t)),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.sum(n > t) / (len(n) + len(a))),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.mean(n <= t)),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: 100 * np.mean(n > t)),
+            operating_point_with(fpr_of=lambda t, c, n, a, fpr: np.sum(n > t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.mean(a >= t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.mean(_every(n, a) > t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.sum(a > t) / (len(n) + len(a))),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.sum(a > t) / np.sum(_every(n, a) > t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.mean(a <= t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: 100 * np.mean(a > t)),
+            operating_point_with(recall_of=lambda t, c, n, a, fpr: np.sum(a > t)),
+            operating_point_with(swapped=True),
+            _sorting_in_place,
+            lambda c, n, a, fpr=0.01: np.array(reference_operating_point(c, n, a, fpr)),
         ],
     ),
     "4.5": (
@@ -169,14 +180,31 @@ CASES = {
 }
 
 HINTS = {
-    ("4.4", 0): "the target must be the clean batch",
-    ("4.4", 1): "feed the noisy batch",
-    ("4.4", 2): "not clipped to [0, 1]",
-    ("4.4", 3): "the loss is a sum over pixels",
-    ("4.4", 4): "call optimizer.zero_grad() before loss.backward()",
-    ("4.4", 5): "the parameters did not change",
-    ("4.4", 6): "returned",
-    ("4.4", 7): "draw the noise from `generator`",
+    ("4.4", 0): "your threshold changes when the anomaly scores change",
+    ("4.4", 1): "your threshold changes when the held-out normal scores change",
+    ("4.4", 2): "your threshold changes when the held-out normal scores change",
+    ("4.4", 3): "your threshold is the one for fpr=0.05, but the call gave no fpr, and the default is 0.01",
+    ("4.4", 4): "your threshold is the one for fpr=0.01, but the call asked for 0.05",
+    ("4.4", 5): "calibration scores: more than fpr allows",
+    ("4.4", 6): "it would be right if the detector flagged score >= threshold, but it flags score > threshold",
+    ("4.4", 7): "the false-positive rate counts the normal scores equal to the threshold",
+    ("4.4", 8): "that is the false-positive rate on the calibration scores",
+    ("4.4", 9): "that is the target rate",
+    ("4.4", 10): "the false-positive rate counts the normal images only",
+    ("4.4", 11): "that divides the false alarms by all images",
+    ("4.4", 12): "that is the share of normal images not flagged",
+    ("4.4", 13): "that is a percentage",
+    ("4.4", 14): "that is a count: return the rate",
+    ("4.4", 15): "the recall counts the anomaly scores equal to the threshold",
+    ("4.4", 16): "the recall counts anomalies only",
+    ("4.4", 17): "that divides the anomalies caught by all images",
+    ("4.4", 18): "that is the precision",
+    ("4.4", 19): "that is the share of anomalies missed",
+    ("4.4", 20): "that is a percentage",
+    ("4.4", 21): "that is a count: return the recall",
+    ("4.4", 22): "the rates are swapped",
+    ("4.4", 23): "changed the calibration scores in place",
+    ("4.4", 24): "return a tuple of three numbers (threshold, fpr, recall), got ndarray",
     ("4.5", 0): "model.eval()",
     ("4.5", 1): "label the anomalies 1",
     ("4.5", 2): "not thresholded ones",
@@ -221,3 +249,37 @@ def test_an_answer_that_calls_aelib_is_told_so(capsys, check, answer, name) -> N
     assert verdict(capsys, check, answer).endswith(
         f"not yet (your code calls aelib.{name}, which this exercise asks you to write yourself)"
     )
+
+
+def test_an_operating_point_may_use_aelibs_threshold(capsys) -> None:
+    """4.4 asks for the operating point, not the quantile again: aelib.threshold_at_fpr is allowed there."""
+
+    def operating_point(calibration_scores, normal_scores, anomaly_scores, fpr=0.01):
+        t = aelib.threshold_at_fpr(calibration_scores, fpr)
+        return t, float(np.mean(normal_scores > t)), float(np.mean(anomaly_scores > t))
+
+    assert verdict(capsys, ex.check_operating_point, operating_point) == "Exercise 4.4: correct"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_operating_point_mistakes_are_named_on_hidden_inputs(seed: int) -> None:
+    """The reference passes, and every named mistake gets its hint, on hidden inputs as on the fixed ones."""
+    _, reference, wrong = CASES["4.4"]
+    judged = [problem(OPERATING_POINT, seed, ask(OPERATING_POINT, seed, lambda f=f: (f,))) for f in [reference, *wrong]]
+    assert judged[0] is None
+    for index, got in enumerate(judged[1:]):
+        assert HINTS[("4.4", index)] in (got or "correct"), (index, got)
+
+
+def test_operating_point_inputs_have_ties_at_the_threshold_and_change_with_the_seed() -> None:
+    for seed in (None, 1, 2, 3):
+        inputs = operating_inputs(seed)
+        for case in inputs["cases"]:
+            fpr = 0.01 if case["fpr"] is None else case["fpr"]
+            t = reference_threshold_at_fpr(case["calibration"], fpr)
+            assert (case["normal"] == t).sum() >= 3 and (case["anomaly"] == t).sum() >= 3, "ties tell > from >="
+            assert np.mean(case["normal"] > t) != np.mean(case["calibration"] > t), "new data drifts"
+    first, second = operating_inputs(1), operating_inputs(2)
+    assert not np.array_equal(first["cases"][0]["calibration"], second["cases"][0]["calibration"])
+    assert np.array_equal(operating_inputs(1)["cases"][2]["anomaly"], first["cases"][2]["anomaly"])
+    assert not np.array_equal(operating_inputs(None)["cases"][0]["normal"], first["cases"][0]["normal"])

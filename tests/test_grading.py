@@ -96,7 +96,7 @@ def _write_submissions(folder: Path) -> dict[str, Path]:
 
     nb = fixture()
     _cell(nb, "solution-1-1").source = 'raise RuntimeError("half-finished")\n\n' + _cell(nb, "solution-1-1").source
-    _cell(nb, "solution-1-3").source = "def num_parameters(layer_sizes):\n    return 1 / 0"
+    _cell(nb, "solution-1-3").source = "def revive_dead_units(model, images):\n    return 1 / 0"
     nbformat.write(nb, paths["raising"])
 
     nb = fixture()
@@ -321,7 +321,7 @@ def test_nbval_starts_a_dying_kernel_again_and_nothing_else(monkeypatch, message
 
 def test_references_report_checks_they_cannot_grade(tmp_path):
     nb = fixture()
-    _cell(nb, "check-1-3").source = "# NBVAL_CHECK_OUTPUT\nex.check_num_parameters(num_parameters, strict=True)"
+    _cell(nb, "check-1-3").source = "# NBVAL_CHECK_OUTPUT\nex.check_revive_dead_units(revive_dead_units, strict=True)"
     _cell(nb, "check-1-4").metadata["aelib"]["exercise"] = "9.9"
     nbformat.write(nb, tmp_path / "01_lecture.ipynb")
     refs, problems = load_references(tmp_path)

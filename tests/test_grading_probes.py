@@ -22,7 +22,6 @@ from torch import nn
 from aelib.conventions import exercise_of, solution_of
 from aelib.exercises import definition, layer_spec
 from aelib.exercises import model_transfer as layers
-from aelib.exercises.lecture1.basics import layer_sizes
 from aelib.instructor import probes
 from aelib.instructor.judging import collect_answers, judge_probe
 from aelib.instructor.student import strip_solutions
@@ -108,14 +107,18 @@ def test_the_hidden_inputs_change_with_the_seed_and_a_lookup_table_fails(tmp_pat
     """Answers remembered from one seed's questions are wrong for another seed's."""
     seen = {}
 
-    def num_parameters(sizes):
-        return seen.setdefault(tuple(sizes), sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+    def key(images):
+        return float(images.flatten(1).double().sum())
 
-    assert _judge(tmp_path, "1.3", (num_parameters,), seed=1) == (True, "")
+    def dead_model_loss(images):
+        x = images.flatten(1).double()
+        return seen.setdefault(key(images), ((x - x.mean(dim=0)) ** 2).mean().item())
+
+    assert _judge(tmp_path, "1.5", (dead_model_loss,), seed=1) == (True, "")
     table = dict(seen)
-    assert _judge(tmp_path, "1.3", (lambda sizes: table.get(tuple(sizes), 0),), seed=2) == (
+    assert _judge(tmp_path, "1.5", (lambda images: table.get(key(images), 0.0),), seed=2) == (
         False,
-        "not yet (wrong count for layer sizes " + str(layer_sizes(2)[0]) + ")",
+        "not yet (a loss of 0 would mean that one fixed image reproduces every image exactly)",
     )
 
 
@@ -142,7 +145,7 @@ def stamp_with_pytorch(x, weight, stride=1, padding=0):
     [
         ("1.1", slide_mse, "not yet (that is the slide's formula, the square root of a sum"),
         ("1.1", lambda x, x_hat: ((x - x_hat) ** 2).mean().item(), "not yet (mse should return a tensor"),
-        ("1.3", lambda sizes: 1 / 0, "not yet (your code raised ZeroDivisionError: division by zero)"),
+        ("1.3", lambda model, images: 1 / 0, "not yet (your code raised ZeroDivisionError: division by zero)"),
         (
             "2.1",
             nails_with_reference,

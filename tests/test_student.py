@@ -94,7 +94,7 @@ def test_unpaired_markers_are_errors(source, message):
 
 def test_solution_cell_without_markers_is_an_error():
     nb = nbformat.read(FIXTURE, as_version=4)
-    next(c for c in nb.cells if c.id == "solution-1-3").source = "def num_parameters(sizes):\n    return 0"
+    next(c for c in nb.cells if c.id == "solution-1-3").source = "def revive_dead_units(model, images):\n    return []"
     with pytest.raises(SolutionMarkerError, match="solution-1-3.*no"):
         student_notebook(nb, FIXTURE)
 

@@ -1,4 +1,4 @@
-"""Exercises 1.1 (the MSE), 1.3 (parameter counts) and 1.4 (latent codes): each defined once (see aelib.exercises)."""
+"""Exercises 1.1 (the MSE) and 1.4 (latent codes): each defined once (see aelib.exercises)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from torch import nn
 
 from ...models import FCAutoencoder
 from .. import define
-from ..answers import answer, draw, draw_int, is_int, same, type_name
+from ..answers import answer, draw, draw_int, same, type_name
 
-__all__ = ["MSE", "NUM_PARAMETERS", "ENCODE"]
+__all__ = ["MSE", "ENCODE"]
 
 # --- 1.1 mse(x, x_hat) ---------------------------------------------------------------------
 
@@ -95,39 +95,6 @@ def judge_mse(inputs: tuple[list, tuple], answers: dict) -> str | None:
 
 
 MSE = define("1.1", mse_inputs, probe_mse, judge_mse)
-
-# --- 1.3 num_parameters(layer_sizes) -------------------------------------------------------
-
-
-def layer_sizes(seed: int | None) -> list[list[int]]:
-    """Return the layer sizes asked about: fixed ones (the lecture's models among them), or drawn."""
-    if seed is None:
-        return [[784, 5, 784], [784, 128, 25, 128, 784], [10, 3], [1, 1], [784, 256, 64, 25, 64, 256, 784]]
-    g = draw(seed)
-    return [[draw_int(g, 1, 1000) for _ in range(draw_int(g, 2, 6))] for _ in range(6)]
-
-
-def probe_num_parameters(inputs: list[list[int]], num_parameters: Any) -> dict:
-    return {"counts": [answer(num_parameters(list(sizes))) for sizes in inputs]}
-
-
-def judge_num_parameters(inputs: list[list[int]], answers: dict) -> str | None:
-    """Compare with the parameters of the nn.Linear layers the sizes describe; name the bias mistakes."""
-    for sizes, got in zip(inputs, answers["counts"], strict=True):
-        if not is_int(got):
-            return f"num_parameters should return an int, got {type_name(got)}"
-        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
-        if got == sum(a * b + b for a, b in pairs):  # weights, and one bias per output
-            continue
-        if got == sum(a * b for a, b in pairs):
-            return "you counted the weights but not the biases: every layer also has one bias per output"
-        if got == sum(a * b + a for a, b in pairs):
-            return "a layer has one bias per output, not per input"
-        return f"wrong count for layer sizes {sizes}"
-    return None
-
-
-NUM_PARAMETERS = define("1.3", layer_sizes, probe_num_parameters, judge_num_parameters)
 
 # --- 1.4 encode(model, images) -------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Exercises 4.2 (PSNR), 4.3 (a threshold at a target false-positive rate) and 4.5 (anomaly scores and their
-AUROC): each defined once (see aelib.exercises)."""
+AUROC): each defined once (see aelib.exercises). Exercise 4.4, which uses 4.3's threshold, is in `operating_point`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
+from torch import nn
 
 from .. import define
 from ..answers import answer, draw, draw_int, finite, same, type_name
-from .noise import tiny_autoencoder
 
 __all__ = ["PSNR", "THRESHOLD_AT_FPR", "ANOMALY_AUROC"]
 
@@ -125,6 +125,19 @@ THRESHOLD_AT_FPR = define(
 )
 
 # --- 4.5 anomaly_auroc(model, normal_images, anomalous_images) -----------------------------
+
+
+def tiny_autoencoder(seed: int, *, batch_norm: bool = False) -> nn.Module:
+    """Return a small conv autoencoder for 1 x 8 x 8 images, with fixed random weights."""
+    torch.manual_seed(seed)
+    norm = [nn.BatchNorm2d(4)] if batch_norm else []
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, stride=2, padding=1),
+        *norm,
+        nn.ReLU(),  # 8x8 => 4x4
+        nn.ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1),
+        nn.Sigmoid(),  # 4x4 => 8x8
+    )
 
 
 def auroc_setting(seed: int | None) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
