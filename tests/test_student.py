@@ -260,12 +260,13 @@ class StudentRun:
     lecture: Path
 
     @pytest.fixture(scope="class")
-    def student_run(self, tmp_path_factory) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    @classmethod
+    def student_run(cls, tmp_path_factory) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
         """Return the lecture's student copy and the same copy executed."""
-        student = student_notebook(nbformat.read(self.lecture, as_version=4), self.lecture)
+        student = student_notebook(nbformat.read(cls.lecture, as_version=4), cls.lecture)
         run = copy.deepcopy(student)
         env = {**os.environ, "AELIB_PROFILE": "quick", "AELIB_PROGRESS": "0"}
-        cwd = tmp_path_factory.mktemp(self.lecture.stem)  # whatever the copy writes stays out of the repository
+        cwd = tmp_path_factory.mktemp(cls.lecture.stem)  # whatever the copy writes stays out of the repository
         execute_notebook(run, timeout=600, cwd=str(cwd), env=env, allow_errors=True)
         return student, run
 
