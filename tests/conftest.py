@@ -80,10 +80,20 @@ LONGEST_FIRST = (
 )
 
 
+# At the full profile one notebook cell may train several models on every image: lecture 3's
+# checkerboard cell trains four, about 10 minutes on a 2-core CPU (seconds on a GPU). There
+# the safety net of pyproject.toml's `timeout` (600 s) gives each notebook cell an hour.
+FULL_PROFILE_CELL_TIMEOUT = 3600
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the longest modules first, keeping the order of tests within each module."""
+    """Put the longest modules first, keeping the order of tests within each module; at full, give cells time."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    if os.environ.get("AELIB_PROFILE") == "full":
+        for item in items:
+            if item.path.suffix == ".ipynb":
+                item.add_marker(pytest.mark.timeout(FULL_PROFILE_CELL_TIMEOUT))
 
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
