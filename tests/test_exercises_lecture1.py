@@ -277,20 +277,6 @@ REVIVE_MISTAKES = [
 ]
 
 
-def test_revive_dead_units_mistakes_are_named(capsys):
-    for wrong, hint in REVIVE_MISTAKES:
-        line = verdict(capsys, ex.check_revive_dead_units, wrong)
-        assert line.startswith("Exercise 1.3: not yet (") and hint in line, line
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_revive_dead_units_on_hidden_inputs(lecture, seed):
-    """The reference passes and each mistake gets its hint on hidden inputs too, not only on the fixed ones."""
-    assert _judged(REVIVE_DEAD_UNITS, seed, lecture["revive_dead_units"]) is None
-    for wrong, hint in REVIVE_MISTAKES:
-        assert hint in (_judged(REVIVE_DEAD_UNITS, seed, wrong) or "correct"), hint
-
-
 def test_revive_dead_units_names_changes_to_live_units_the_decoder_and_the_order():
     def also_a_live_bias(model, images):
         revived = _reviver()(model, images)
@@ -380,17 +366,29 @@ DEAD_LOSS_MISTAKES = [
 ]
 
 
-def test_dead_model_loss_mistakes_are_named(capsys):
-    for wrong, hint in DEAD_LOSS_MISTAKES:
-        line = verdict(capsys, ex.check_dead_model_loss, wrong)
-        assert line.startswith("Exercise 1.5: not yet (") and hint in line, line
+# Exercises whose mistakes are listed above: (id, self-check, definition, the lecture's solution, mistakes).
+NAMED_MISTAKES = {
+    "1.3": (ex.check_revive_dead_units, REVIVE_DEAD_UNITS, "revive_dead_units", REVIVE_MISTAKES),
+    "1.5": (ex.check_dead_model_loss, DEAD_MODEL_LOSS, "dead_model_loss", DEAD_LOSS_MISTAKES),
+}
+
+
+@pytest.mark.parametrize("exercise_id", NAMED_MISTAKES)
+def test_mistakes_are_named(capsys, exercise_id):
+    check, _, _, mistakes = NAMED_MISTAKES[exercise_id]
+    for wrong, hint in mistakes:
+        line = verdict(capsys, check, wrong)
+        assert line.startswith(f"Exercise {exercise_id}: not yet (") and hint in line, line
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_dead_model_loss_on_hidden_inputs(lecture, seed):
-    assert _judged(DEAD_MODEL_LOSS, seed, lecture["dead_model_loss"]) is None
-    for wrong, hint in DEAD_LOSS_MISTAKES:
-        assert hint in (_judged(DEAD_MODEL_LOSS, seed, wrong) or "correct"), hint
+@pytest.mark.parametrize("exercise_id", NAMED_MISTAKES)
+def test_mistakes_are_named_on_hidden_inputs(lecture, exercise_id, seed):
+    """The reference passes and each mistake gets its hint on hidden inputs too, not only on the fixed ones."""
+    _, exercise, solution, mistakes = NAMED_MISTAKES[exercise_id]
+    assert _judged(exercise, seed, lecture[solution]) is None
+    for wrong, hint in mistakes:
+        assert hint in (_judged(exercise, seed, wrong) or "correct"), hint
 
 
 def test_dead_model_loss_accepts_float32_tensors_and_numpy_floats(capsys):

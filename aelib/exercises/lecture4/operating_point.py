@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...metrics import threshold_at_fpr
 from .. import define
 from ..answers import finite, same, type_name
+from .scores import best_flag_rate
 
 __all__ = ["OPERATING_POINT", "DEFAULT_FPR"]
 
@@ -25,29 +27,10 @@ _KINDS = ("calibration", "normal", "anomaly")
 _NAMES = {"calibration": "calibration", "normal": "held-out normal", "anomaly": "anomaly"}
 
 
-def _flag_rates(scores: np.ndarray) -> np.ndarray:
-    """Return, for each distinct score c (ascending), the share of `scores` above c."""
-    ordered = np.sort(scores)
-    return (len(ordered) - np.searchsorted(ordered, np.unique(ordered), side="right")) / len(ordered)
-
-
-def _best_rate(scores: np.ndarray, fpr: float) -> float:
-    """Return the largest share of `scores` that a threshold can flag (score > threshold) without exceeding fpr."""
-    rates = _flag_rates(scores)
-    return float(rates[rates <= fpr + 1e-12].max())
-
-
 def _fits(scores: np.ndarray, threshold: float, fpr: float) -> bool:
     """Return True if the threshold flags as many of `scores` as fpr allows, and no more."""
     flagged = float(np.mean(scores > threshold))
-    return _best_rate(scores, fpr) - 1e-12 <= flagged <= fpr + 1e-12
-
-
-def _reference_threshold(scores: np.ndarray, fpr: float) -> float:
-    """Return the lowest threshold that fits: a score, so that ties with it show whether `>` or `>=` flags."""
-    ordered = np.sort(scores)
-    allowed = int(np.floor(len(ordered) * fpr + 1e-9))
-    return float(ordered[len(ordered) - allowed - 1])
+    return best_flag_rate(scores, fpr) - 1e-12 <= flagged <= fpr + 1e-12
 
 
 def operating_inputs(seed: int | None) -> dict:
@@ -65,7 +48,7 @@ def operating_inputs(seed: int | None) -> dict:
         calibration = np.round(rng.lognormal(0.0, 0.5, sizes[0]), 2)  # rounded: ties
         normal = np.round(rng.lognormal(0.15, 0.5, sizes[1]), 2)
         anomaly = np.round(rng.lognormal(0.9, 0.6, sizes[2]), 2)
-        threshold = _reference_threshold(calibration, DEFAULT_FPR if fpr is None else fpr)
+        threshold = threshold_at_fpr(calibration, DEFAULT_FPR if fpr is None else fpr)  # a score: ties show >=
         normal = np.insert(normal, rng.integers(0, len(normal), 3), threshold)
         anomaly = np.insert(anomaly, rng.integers(0, len(anomaly), 3), threshold)
         cases.append({"calibration": calibration, "normal": normal, "anomaly": anomaly, "fpr": fpr})
@@ -131,7 +114,7 @@ def _threshold_problem(case: dict, threshold: float) -> str | None:
     at = f"with fpr={fpr}, your threshold flags {flagged:.1%} of the {n} calibration scores"
     if flagged > fpr:
         return f"{at}: more than fpr allows"
-    if _best_rate(calibration, fpr) - 1e-12 <= float(np.mean(calibration >= threshold)) <= fpr + 1e-12:
+    if best_flag_rate(calibration, fpr) - 1e-12 <= float(np.mean(calibration >= threshold)) <= fpr + 1e-12:
         return f"{at}: it would be right if the detector flagged score >= threshold, but it flags score > threshold"
     return f"{at}: it could be lower"
 
