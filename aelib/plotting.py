@@ -6,6 +6,7 @@ Every function returns the matplotlib Figure. In a notebook, assign it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -24,9 +25,20 @@ def _as_curve(h: History | Sequence[float]) -> list[float]:
     return list(h.train_loss if isinstance(h, History) else h)
 
 
+def _nice_floor(value: float) -> float:
+    """Return the largest 1, 2 or 5 times a power of ten that is at most `value` (> 0): 0.0023 => 0.002."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return max(m * power for m in (1, 2, 5) if m * power <= value * (1 + 1e-9))
+
+
 def _readable_log_y(ax: plt.Axes) -> None:
-    """Label a log y axis with plain numbers (0.02, 0.05, 0.1) rather than powers of ten alone."""
+    """Label a log y axis with plain numbers (0.002, 0.005, 0.01) rather than powers of ten alone.
+
+    The axis starts at a labelled value, so that the lowest point of every curve can be read off it.
+    """
     low, high = ax.get_ylim()
+    low = _nice_floor(low)
+    ax.set_ylim(low, high)
     subs = (
         (1.0, 2.0, 5.0) if high / low > 10 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
     )  # under a decade: more ticks
@@ -61,7 +73,7 @@ def plot_losses(
     if logy:
         ax.set_yscale("log")
         _readable_log_y(ax)
-    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.set(title=title, xlabel="epoch", ylabel=f"{ylabel} (log scale)" if logy else ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
@@ -125,7 +137,7 @@ def plot_loss_bands(
     if logy:
         ax.set_yscale("log")
         _readable_log_y(ax)
-    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.set(title=title, xlabel="epoch", ylabel=f"{ylabel} (log scale)" if logy else ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(handles=handles, loc="best", fontsize="small")

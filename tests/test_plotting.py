@@ -25,7 +25,7 @@ def test_plot_losses_draws_one_curve_per_history_and_test_curves():
     fig = aelib.plot_losses({"k = 5": h, "raw list": [0.5, 0.4]}, test=True, title="T")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
-    assert ax.get_title() == "T" and ax.get_xlabel() == "epoch" and ax.get_ylabel() == "MSE"
+    assert ax.get_title() == "T" and ax.get_xlabel() == "epoch" and ax.get_ylabel() == "MSE (log scale)"
     assert len(ax.lines) == 3  # train + test for the History, train for the list
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["k = 5 (train)", "k = 5 (test)", "raw list (train)"]
     assert list(ax.lines[1].get_ydata()) == [0.35, 0.25, 0.15]
@@ -59,6 +59,16 @@ def test_plot_losses_labels_a_log_axis_with_plain_numbers():
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert ax.get_yscale() == "log" and {"0.01", "0.02", "0.05", "0.1", "0.2"} <= set(labels)
+
+
+def test_a_log_axis_starts_at_a_labelled_value_below_the_lowest_point():
+    """Curves ending at 0.0025 (lecture 3's conv model) need a labelled 0.002 under them, not 0.005 above."""
+    fig = aelib.plot_loss_bands({"conv": [aelib.History([0.05, 0.01, 0.0025], [0.015, 0.005, 0.0024])]})
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low = ax.get_ylim()[0]
+    labels = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels() if t.get_text()}
+    assert low == pytest.approx(0.002) and "0.002" in labels and ax.get_ylabel() == "MSE (log scale)"
 
 
 def test_plot_loss_bands_colours_labels_and_styles_train_and_test():
