@@ -47,6 +47,16 @@ def _readable_log_y(ax: plt.Axes) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def _label_loss_axes(ax: plt.Axes, title: str, ylabel: str, logy: bool) -> None:
+    """Title, label and grid a loss plot: epochs on x, the loss on y (a readable log scale if `logy`)."""
+    if logy:
+        ax.set_yscale("log")
+        _readable_log_y(ax)
+    ax.set(title=title, xlabel="epoch", ylabel=f"{ylabel} (log scale)" if logy else ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def plot_losses(
     histories: Mapping[str, History | Sequence[float]],
     *,
@@ -70,12 +80,7 @@ def plot_losses(
         )
         if test and isinstance(h, History) and h.test_loss:
             ax.plot(range(1, len(h.test_loss) + 1), h.test_loss, "--", color=line.get_color(), label=f"{label} (test)")
-    if logy:
-        ax.set_yscale("log")
-        _readable_log_y(ax)
-    ax.set(title=title, xlabel="epoch", ylabel=f"{ylabel} (log scale)" if logy else ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax.grid(True, which="both", alpha=0.3)
+    _label_loss_axes(ax, title, ylabel, logy)
     ax.legend(loc="best", fontsize="small")
     return fig
 
@@ -134,12 +139,7 @@ def plot_loss_bands(
     handles += [
         plt.Line2D([], [], color="0.3", linestyle=style, label=name) for style, name in (("-", "train"), ("--", "test"))
     ]
-    if logy:
-        ax.set_yscale("log")
-        _readable_log_y(ax)
-    ax.set(title=title, xlabel="epoch", ylabel=f"{ylabel} (log scale)" if logy else ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax.grid(True, which="both", alpha=0.3)
+    _label_loss_axes(ax, title, ylabel, logy)
     ax.legend(handles=handles, loc="best", fontsize="small")
     return fig
 

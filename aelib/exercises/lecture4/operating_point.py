@@ -27,10 +27,9 @@ _KINDS = ("calibration", "normal", "anomaly")
 _NAMES = {"calibration": "calibration", "normal": "held-out normal", "anomaly": "anomaly"}
 
 
-def _fits(scores: np.ndarray, threshold: float, fpr: float) -> bool:
-    """Return True if the threshold flags as many of `scores` as fpr allows, and no more."""
-    flagged = float(np.mean(scores > threshold))
-    return best_flag_rate(scores, fpr) - 1e-12 <= flagged <= fpr + 1e-12
+def _fits(scores: np.ndarray, flagged: np.ndarray, fpr: float) -> bool:
+    """Return True if `flagged` (a mask over `scores`) flags as many of them as fpr allows, and no more."""
+    return best_flag_rate(scores, fpr) - 1e-12 <= float(np.mean(flagged)) <= fpr + 1e-12
 
 
 def operating_inputs(seed: int | None) -> dict:
@@ -104,17 +103,18 @@ def _threshold_problem(case: dict, threshold: float) -> str | None:
     """Return the problem of a threshold that does not flag as many calibration scores as fpr allows, or None."""
     calibration, asked = case["calibration"], case["fpr"]
     fpr = DEFAULT_FPR if asked is None else asked
-    if _fits(calibration, threshold, fpr):
+    above = calibration > threshold  # what the detector flags
+    if _fits(calibration, above, fpr):
         return None
     for other in (DEFAULT_FPR, 0.05, 0.1):
-        if other != fpr and _fits(calibration, threshold, other):
+        if other != fpr and _fits(calibration, above, other):
             called = "the call gave no fpr, and the default is 0.01" if asked is None else f"the call asked for {fpr}"
             return f"your threshold is the one for fpr={other}, but {called}"
-    flagged, n = float(np.mean(calibration > threshold)), len(calibration)
+    flagged, n = float(np.mean(above)), len(calibration)
     at = f"with fpr={fpr}, your threshold flags {flagged:.1%} of the {n} calibration scores"
     if flagged > fpr:
         return f"{at}: more than fpr allows"
-    if best_flag_rate(calibration, fpr) - 1e-12 <= float(np.mean(calibration >= threshold)) <= fpr + 1e-12:
+    if _fits(calibration, calibration >= threshold, fpr):
         return f"{at}: it would be right if the detector flagged score >= threshold, but it flags score > threshold"
     return f"{at}: it could be lower"
 
